@@ -1,0 +1,21 @@
+//! The contract every binary of MCP Session Manager shares: where the state dir is and what
+//! lives in it (`config.toml`, `token`, `NAME.lock`, `NAME.log`), the header names on the wire,
+//! and how logging is set up. Nothing here knows HTTP, SQLite or a GUI.
+
+pub mod config;
+pub mod headers;
+pub mod lockfile;
+pub mod logging;
+pub mod state_dir;
+pub mod token;
+
+pub use config::{Config, ConfigError, ShareMode, TargetConfig, TargetKind, Transport};
+pub use lockfile::{LockError, LockFile, LockInfo};
+pub use state_dir::StateDir;
+pub use token::Token;
+
+/// The version written into lock files and reported by `/status` and `/health`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The name of the manager API in lock files and logs (`manager.lock`, `manager.log`).
+pub const MANAGER_NAME: &str = "manager";
