@@ -43,5 +43,6 @@ install_venv() { # install_venv DIR REQUIREMENTS
   fi
 }
 install_venv "$PEERS/.venv" "$PEERS/requirements.txt"
-install_venv "$PEERS/.venv-legacy" "$PEERS/requirements-legacy.txt"
+install_venv "$PEERS/.venv-fastmcp" "$PEERS/requirements-fastmcp.txt"
+install_venv "$PEERS/.venv-mcp-proxy" "$PEERS/requirements-mcp-proxy.txt"
 echo "install-deps: ok" >&2
