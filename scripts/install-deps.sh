@@ -3,12 +3,14 @@
 # the system libraries of Tauri/WebKit, Chromium and Xvfb for UI tests, and the pinned
 # third-party MCP peers (npm + PyPI) into ignored folders under tests/peers/.
 # Idempotent: each step is skipped when already done.
+# `--build-only`: only what building and running the app needs (no test peers, no browser).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+BUILD_ONLY=0; [ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
 APT_PACKAGES=(build-essential pkg-config libssl-dev libgtk-3-dev libwebkit2gtk-4.1-dev
-  libayatana-appindicator3-dev librsvg2-dev libxdo-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev
-  sqlite3 chromium xvfb dbus-x11 imagemagick)
+  libayatana-appindicator3-dev librsvg2-dev libxdo-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev)
+((BUILD_ONLY)) || APT_PACKAGES+=(sqlite3 chromium xvfb xauth dbus-x11 imagemagick)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -25,6 +27,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+command -v cargo >/dev/null || { echo "install-deps: Rust (cargo, via rustup) is required" >&2; exit 1; }
+((BUILD_ONLY)) && { echo "install-deps: ok" >&2; exit 0; }
 command -v node >/dev/null || { echo "install-deps: node (>= 20) and npm are required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "install-deps: python3 (>= 3.10) is required" >&2; exit 1; }
 
