@@ -1,0 +1,758 @@
+//! The merge itself, on text: finds the servers object (`mcpServers`, or a project's) and
+//! splices our entries in or out. Every byte outside the spliced spans stays as it was; the
+//! inserted text follows the file's own indentation, line endings and spacing.
+
+use std::ops::Range;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::document::{self, Dialect, Member, Node, NodeKind, Object, SyntaxError};
+
+/// The file name every command of ours starts with: what makes an entry "ours".
+pub const PROXY_FILE_PREFIX: &str = "mcp-session-proxy";
+
+/// What the merge should do with the servers object.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MergeAction {
+    /// Add or update these entries (name, value); a foreign entry of the same name is replaced
+    /// only with `force`.
+    Write {
+        entries: Vec<(String, Value)>,
+        force: bool,
+    },
+    /// Take out our entries: all of them, or only those named.
+    Remove { only: Option<Vec<String>> },
+}
+
+/// What happened to one entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "outcome")]
+pub enum EntryOutcome {
+    Added,
+    /// Ours, but different (another proxy path, say): rewritten.
+    Updated,
+    Unchanged,
+    /// A foreign entry overwritten because of `--force`.
+    Replaced {
+        previous_command: Option<String>,
+    },
+    /// A foreign entry of the same name, left alone.
+    Skipped {
+        reason: String,
+    },
+    Removed,
+    /// `--remove` of a name with no entry of ours.
+    NotPresent,
+}
+
+/// One entry's name and outcome, in the order they were asked for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EntryReport {
+    pub name: String,
+    #[serde(flatten)]
+    pub outcome: EntryOutcome,
+}
+
+/// Why a file cannot be merged into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MergeError {
+    Syntax(SyntaxError),
+    /// The top level, or a value on the way to the servers object, is not an object.
+    NotAnObject {
+        what: String,
+    },
+}
+
+/// The merged text and what happened to each entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Merged {
+    pub text: String,
+    pub entries: Vec<EntryReport>,
+}
+
+/// True when `entry` is one of ours: its `command`'s file name starts with `mcp-session-proxy`.
+pub fn is_our_entry(entry: &Value) -> bool {
+    entry
+        .get("command")
+        .and_then(Value::as_str)
+        .is_some_and(|command| command_file_name(command).starts_with(PROXY_FILE_PREFIX))
+}
+
+/// The last path component of a command, for either separator (a Windows path read on Unix too).
+fn command_file_name(command: &str) -> &str {
+    command.rsplit(['/', '\\']).next().unwrap_or(command)
+}
+
+/// Merges `action` into `text` under `key_path` (e.g. `["mcpServers"]`).
+pub fn merge(
+    text: &str,
+    dialect: Dialect,
+    key_path: &[String],
+    action: &MergeAction,
+) -> Result<Merged, MergeError> {
+    let parsed = document::parse(text, dialect).map_err(MergeError::Syntax)?;
+    let style = Style::detect(text);
+    let Some(root) = parsed.root else {
+        return Ok(merge_into_empty_file(text, &style, key_path, action));
+    };
+    let mut object = root.as_object().ok_or_else(|| MergeError::NotAnObject {
+        what: "the top level".into(),
+    })?;
+    for (depth, key) in key_path.iter().enumerate() {
+        match object.get(key) {
+            Some(Member {
+                value:
+                    Node {
+                        kind: NodeKind::Object(inner),
+                        ..
+                    },
+                ..
+            }) => object = inner,
+            Some(_) => {
+                return Err(MergeError::NotAnObject {
+                    what: format!("`{}`", key_path[..=depth].join(".")),
+                });
+            }
+            None => {
+                return Ok(create_missing_level(
+                    text, &style, object, key_path, depth, action,
+                ));
+            }
+        }
+    }
+    Ok(merge_into_servers(text, &style, object, action))
+}
+
+/// An empty file is `{}`: written from scratch in the default style.
+fn merge_into_empty_file(
+    text: &str,
+    style: &Style,
+    key_path: &[String],
+    action: &MergeAction,
+) -> Merged {
+    let MergeAction::Write { entries, .. } = action else {
+        return unchanged_removal(text, action);
+    };
+    let value = nest(key_path, servers_value(entries));
+    Merged {
+        text: format!("{}{}", style.render(&value, ""), style.newline),
+        entries: all_added(entries),
+    }
+}
+
+/// The servers object (or a level above it) does not exist: insert it whole.
+fn create_missing_level(
+    text: &str,
+    style: &Style,
+    object: &Object,
+    key_path: &[String],
+    depth: usize,
+    action: &MergeAction,
+) -> Merged {
+    let MergeAction::Write { entries, .. } = action else {
+        return unchanged_removal(text, action);
+    };
+    let value = nest(&key_path[depth + 1..], servers_value(entries));
+    let edit = insert_members(text, style, object, &[(key_path[depth].clone(), value)]);
+    Merged {
+        text: apply_edits(text, vec![edit]),
+        entries: all_added(entries),
+    }
+}
+
+fn merge_into_servers(text: &str, style: &Style, servers: &Object, action: &MergeAction) -> Merged {
+    let mut edits = Vec::new();
+    let mut reports = Vec::new();
+    match action {
+        MergeAction::Write { entries, force } => {
+            let mut inserts = Vec::new();
+            for (name, wanted) in entries {
+                let outcome = match servers.get(name) {
+                    None => {
+                        inserts.push((name.clone(), wanted.clone()));
+                        EntryOutcome::Added
+                    }
+                    Some(member) => {
+                        let existing = member.value.to_value();
+                        let ours = is_our_entry(&existing);
+                        if ours && existing == *wanted {
+                            EntryOutcome::Unchanged
+                        } else if ours || *force {
+                            let indent = line_indent(text, member.key_span.start);
+                            let rendered = if style.is_compact(text, servers) {
+                                compact(wanted)
+                            } else {
+                                style.render(wanted, indent)
+                            };
+                            edits.push((member.value.span.clone(), rendered));
+                            if ours {
+                                EntryOutcome::Updated
+                            } else {
+                                EntryOutcome::Replaced {
+                                    previous_command: command_of(&existing),
+                                }
+                            }
+                        } else {
+                            EntryOutcome::Skipped {
+                                reason: match command_of(&existing) {
+                                    Some(command) => format!(
+                                        "an entry of this name that is not ours (command `{command}`) is kept; --force replaces it"
+                                    ),
+                                    None => "an entry of this name that is not ours is kept; --force replaces it".into(),
+                                },
+                            }
+                        }
+                    }
+                };
+                reports.push(EntryReport {
+                    name: name.clone(),
+                    outcome,
+                });
+            }
+            if !inserts.is_empty() {
+                edits.push(insert_members(text, style, servers, &inserts));
+            }
+        }
+        MergeAction::Remove { only } => {
+            let wanted = |key: &str| {
+                only.as_ref()
+                    .is_none_or(|names| names.iter().any(|n| n == key))
+            };
+            let removed: Vec<bool> = servers
+                .members
+                .iter()
+                .map(|m| wanted(&m.key) && is_our_entry(&m.value.to_value()))
+                .collect();
+            edits.extend(removal_edits(servers, &removed));
+            let mut names: Vec<String> = Vec::new();
+            for (member, gone) in servers.members.iter().zip(&removed) {
+                if *gone && !names.contains(&member.key) {
+                    names.push(member.key.clone());
+                }
+            }
+            reports.extend(names.iter().map(|name| EntryReport {
+                name: name.clone(),
+                outcome: EntryOutcome::Removed,
+            }));
+            for name in only.iter().flatten() {
+                if names.contains(name) {
+                    continue;
+                }
+                let outcome = match servers.get(name) {
+                    Some(member) => EntryOutcome::Skipped {
+                        reason: match command_of(&member.value.to_value()) {
+                            Some(command) => {
+                                format!("not ours (command `{command}`): left in place")
+                            }
+                            None => "not ours: left in place".into(),
+                        },
+                    },
+                    None => EntryOutcome::NotPresent,
+                };
+                reports.push(EntryReport {
+                    name: name.clone(),
+                    outcome,
+                });
+            }
+        }
+    }
+    Merged {
+        text: apply_edits(text, edits),
+        entries: reports,
+    }
+}
+
+fn unchanged_removal(text: &str, action: &MergeAction) -> Merged {
+    let only = match action {
+        MergeAction::Remove { only } => only.clone().unwrap_or_default(),
+        MergeAction::Write { .. } => Vec::new(),
+    };
+    Merged {
+        text: text.to_owned(),
+        entries: only
+            .into_iter()
+            .map(|name| EntryReport {
+                name,
+                outcome: EntryOutcome::NotPresent,
+            })
+            .collect(),
+    }
+}
+
+fn all_added(entries: &[(String, Value)]) -> Vec<EntryReport> {
+    entries
+        .iter()
+        .map(|(name, _)| EntryReport {
+            name: name.clone(),
+            outcome: EntryOutcome::Added,
+        })
+        .collect()
+}
+
+fn command_of(entry: &Value) -> Option<String> {
+    entry
+        .get("command")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| entry.get("url").and_then(Value::as_str).map(str::to_owned))
+}
+
+fn servers_value(entries: &[(String, Value)]) -> Value {
+    Value::Object(entries.iter().cloned().collect())
+}
+
+/// Wraps `value` in one object per key, innermost last: `["a","b"]` gives `{"a":{"b":value}}`.
+fn nest(keys: &[String], value: Value) -> Value {
+    keys.iter().rev().fold(value, |inner, key| {
+        let mut map = serde_json::Map::new();
+        map.insert(key.clone(), inner);
+        Value::Object(map)
+    })
+}
+
+/// The text edit that appends `members` to `object`, in the file's style.
+fn insert_members(
+    text: &str,
+    style: &Style,
+    object: &Object,
+    members: &[(String, Value)],
+) -> (Range<usize>, String) {
+    let key = |name: &str| serde_json::to_string(name).expect("a string serialises");
+    if style.is_compact(text, object) {
+        let separator = style.compact_member_separator(text, object);
+        let colon = style.colon(text, object);
+        let rendered: Vec<String> = members
+            .iter()
+            .map(|(name, value)| format!("{}{colon}{}", key(name), compact(value)))
+            .collect();
+        let joined = rendered.join(&separator);
+        return match (object.members.last(), object.trailing_comma) {
+            (None, _) => (object.inner_end..object.inner_end, joined),
+            (Some(_), Some(comma)) => (comma + 1..comma + 1, format!("{joined}{separator}")),
+            (Some(last), None) => (
+                last.value.span.end..last.value.span.end,
+                format!("{separator}{joined}"),
+            ),
+        };
+    }
+    let newline = style.newline;
+    let colon = style.colon(text, object);
+    match object.members.last() {
+        None => {
+            let outer = line_indent(text, object.inner_start - 1);
+            let inner = format!("{outer}{}", style.unit);
+            let rendered: Vec<String> = members
+                .iter()
+                .map(|(name, value)| {
+                    format!("{inner}{}{colon}{}", key(name), style.render(value, &inner))
+                })
+                .collect();
+            let interior = &text[object.inner_start..object.inner_end];
+            let body = format!(
+                "{newline}{}{newline}{outer}",
+                rendered.join(&format!(",{newline}"))
+            );
+            if interior.trim().is_empty() {
+                (object.inner_start..object.inner_end, body)
+            } else {
+                // Only comments inside (JSONC): keep them, add after.
+                (object.inner_end..object.inner_end, body)
+            }
+        }
+        Some(last) => {
+            let indent = line_indent(text, last.key_span.start);
+            let rendered: Vec<String> = members
+                .iter()
+                .map(|(name, value)| {
+                    format!(
+                        "{indent}{}{colon}{}",
+                        key(name),
+                        style.render(value, indent)
+                    )
+                })
+                .collect();
+            let joined = rendered.join(&format!(",{newline}"));
+            match object.trailing_comma {
+                Some(comma) => (comma + 1..comma + 1, format!("{newline}{joined},")),
+                None => (
+                    last.value.span.end..last.value.span.end,
+                    format!(",{newline}{joined}"),
+                ),
+            }
+        }
+    }
+}
+
+/// Edits removing the flagged members, with their commas, as maximal runs so edits never overlap.
+fn removal_edits(object: &Object, removed: &[bool]) -> Vec<(Range<usize>, String)> {
+    let members = &object.members;
+    if removed.iter().all(|r| *r) && !members.is_empty() {
+        return vec![(object.inner_start..object.inner_end, String::new())];
+    }
+    let mut edits = Vec::new();
+    let mut index = 0;
+    while index < members.len() {
+        if !removed[index] {
+            index += 1;
+            continue;
+        }
+        let first = index;
+        while index + 1 < members.len() && removed[index + 1] {
+            index += 1;
+        }
+        let last = index;
+        let range = if first > 0 {
+            members[first - 1].value.span.end..members[last].value.span.end
+        } else {
+            members[0].key_span.start..members[last + 1].key_span.start
+        };
+        edits.push((range, String::new()));
+        index += 1;
+    }
+    edits
+}
+
+fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
+    edits.sort_by_key(|(range, _)| range.start);
+    let mut out =
+        String::with_capacity(text.len() + edits.iter().map(|e| e.1.len()).sum::<usize>());
+    let mut at = 0;
+    for (range, replacement) in edits {
+        assert!(range.start >= at, "merge edits overlap");
+        out.push_str(&text[at..range.start]);
+        out.push_str(&replacement);
+        at = range.end;
+    }
+    out.push_str(&text[at..]);
+    out
+}
+
+fn compact(value: &Value) -> String {
+    serde_json::to_string(value).expect("a JSON value serialises")
+}
+
+/// The whitespace that starts the line holding `offset`.
+fn line_indent(text: &str, offset: usize) -> &str {
+    let line_start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..];
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let end = line
+        .find(|c: char| c != ' ' && c != '\t')
+        .unwrap_or(line.len());
+    &line[..end]
+}
+
+/// The file's formatting habits, so that inserted text looks like the rest.
+#[derive(Debug, Clone)]
+struct Style {
+    /// One level of indentation (two spaces, four, a tab).
+    unit: String,
+    newline: &'static str,
+    /// The whole document is on one line (minified).
+    single_line: bool,
+}
+
+impl Style {
+    fn detect(text: &str) -> Style {
+        let unit = text
+            .lines()
+            .skip(1)
+            .map(|line| {
+                let end = line
+                    .find(|c: char| c != ' ' && c != '\t')
+                    .unwrap_or(line.len());
+                (&line[..end], end < line.len())
+            })
+            .find(|(indent, has_content)| !indent.is_empty() && *has_content)
+            .map(|(indent, _)| {
+                if indent.starts_with('\t') {
+                    "\t".to_owned()
+                } else {
+                    indent.chars().take_while(|c| *c == ' ').collect()
+                }
+            })
+            .unwrap_or_else(|| "  ".to_owned());
+        Style {
+            unit,
+            newline: if text.contains("\r\n") { "\r\n" } else { "\n" },
+            // `{}` alone is not a style; a one-line file with members is minified.
+            single_line: !text.trim_end().contains('\n') && text.contains(':'),
+        }
+    }
+
+    /// An object written on one line (`{"a": 1}`) gets compact members.
+    fn is_compact(&self, text: &str, object: &Object) -> bool {
+        if object.members.is_empty() {
+            self.single_line
+        } else {
+            !text[object.inner_start..object.inner_end].contains('\n')
+        }
+    }
+
+    /// `": "` or `":"`, as the object's first member (or else the file's first colon) spells it.
+    fn colon(&self, text: &str, object: &Object) -> &'static str {
+        let tight = match object.members.first() {
+            Some(member) => &text[member.key_span.end..member.value.span.start] == ":",
+            None => text
+                .find(':')
+                .is_some_and(|i| !text[i + 1..].starts_with([' ', '\t', '\n', '\r'])),
+        };
+        if tight { ":" } else { ": " }
+    }
+
+    fn compact_member_separator(&self, text: &str, object: &Object) -> String {
+        match object.members.as_slice() {
+            [first, second, ..] => {
+                let between = &text[first.value.span.end..second.key_span.start];
+                if between.contains(' ') { ", " } else { "," }.to_owned()
+            }
+            _ => if self.colon(text, object) == ":" {
+                ","
+            } else {
+                ", "
+            }
+            .to_owned(),
+        }
+    }
+
+    /// `value` pretty-printed with this file's indent unit, continuation lines under `indent`.
+    fn render(&self, value: &Value, indent: &str) -> String {
+        use serde::Serialize as _;
+        if self.single_line {
+            return compact(value);
+        }
+        let mut out = Vec::new();
+        let formatter = serde_json::ser::PrettyFormatter::with_indent(self.unit.as_bytes());
+        let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        value
+            .serialize(&mut serializer)
+            .expect("a JSON value serialises");
+        let pretty = String::from_utf8(out).expect("serde_json writes UTF-8");
+        pretty.replace('\n', &format!("{}{indent}", self.newline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn entry(name: &str) -> (String, Value) {
+        (
+            name.to_owned(),
+            json!({"type": "stdio", "command": "/opt/msm/mcp-session-proxy", "args": ["--target", name]}),
+        )
+    }
+
+    fn write(names: &[&str], force: bool) -> MergeAction {
+        MergeAction::Write {
+            entries: names.iter().map(|n| entry(n)).collect(),
+            force,
+        }
+    }
+
+    fn servers() -> Vec<String> {
+        vec!["mcpServers".to_owned()]
+    }
+
+    fn run(text: &str, action: &MergeAction) -> Merged {
+        merge(text, Dialect::Json, &servers(), action).unwrap()
+    }
+
+    /// Data-driven: input text, action, exact expected text.
+    #[test]
+    fn merges_produce_exactly_the_expected_text() {
+        let cases: Vec<(&str, MergeAction, &str)> = vec![
+            (
+                "",
+                write(&["memory"], false),
+                "{\n  \"mcpServers\": {\n    \"memory\": {\n      \"type\": \"stdio\",\n      \"command\": \"/opt/msm/mcp-session-proxy\",\n      \"args\": [\n        \"--target\",\n        \"memory\"\n      ]\n    }\n  }\n}\n",
+            ),
+            (
+                "{\n    \"a\": 1.50\n}",
+                write(&["m"], false),
+                "{\n    \"a\": 1.50,\n    \"mcpServers\": {\n        \"m\": {\n            \"type\": \"stdio\",\n            \"command\": \"/opt/msm/mcp-session-proxy\",\n            \"args\": [\n                \"--target\",\n                \"m\"\n            ]\n        }\n    }\n}",
+            ),
+            (
+                "{\r\n\t\"mcpServers\": {}\r\n}\r\n",
+                write(&["m"], false),
+                "{\r\n\t\"mcpServers\": {\r\n\t\t\"m\": {\r\n\t\t\t\"type\": \"stdio\",\r\n\t\t\t\"command\": \"/opt/msm/mcp-session-proxy\",\r\n\t\t\t\"args\": [\r\n\t\t\t\t\"--target\",\r\n\t\t\t\t\"m\"\r\n\t\t\t]\r\n\t\t}\r\n\t}\r\n}\r\n",
+            ),
+            (
+                "{\"x\":\"\\u00e9\",\"mcpServers\":{\"o\":{\"url\":\"http://h\"}}}",
+                write(&["m"], false),
+                "{\"x\":\"\\u00e9\",\"mcpServers\":{\"o\":{\"url\":\"http://h\"},\"m\":{\"type\":\"stdio\",\"command\":\"/opt/msm/mcp-session-proxy\",\"args\":[\"--target\",\"m\"]}}}",
+            ),
+            (
+                "{}",
+                write(&["m"], false),
+                "{\n  \"mcpServers\": {\n    \"m\": {\n      \"type\": \"stdio\",\n      \"command\": \"/opt/msm/mcp-session-proxy\",\n      \"args\": [\n        \"--target\",\n        \"m\"\n      ]\n    }\n  }\n}",
+            ),
+        ];
+        for (input, action, expected) in cases {
+            let merged = run(input, &action);
+            assert_eq!(merged.text, expected, "input {input:?}");
+            let again = run(&merged.text, &action);
+            assert_eq!(again.text, merged.text, "idempotent for {input:?}");
+            assert!(
+                again
+                    .entries
+                    .iter()
+                    .all(|e| e.outcome == EntryOutcome::Unchanged)
+            );
+        }
+    }
+
+    #[test]
+    fn write_then_remove_gives_back_the_original() {
+        for original in [
+            "{\n  \"mcpServers\": {\n    \"other\": {\"command\": \"npx\"}\n  },\n  \"n\": 1e3\n}\n",
+            "{\n  \"mcpServers\": {\n    \"first\": {\"command\": \"npx\"},\n    \"last\": {\"command\": \"uvx\"}\n  }\n}",
+            "{\"mcpServers\":{\"other\":{\"command\":\"npx\"}}}",
+            "{\"mcpServers\": {}}",
+        ] {
+            let written = run(original, &write(&["a", "b"], false));
+            assert_ne!(written.text, original);
+            let removed = run(&written.text, &MergeAction::Remove { only: None });
+            assert_eq!(removed.text, original);
+            assert_eq!(removed.entries.len(), 2);
+        }
+    }
+
+    #[test]
+    fn removal_of_runs_at_the_start_middle_and_end() {
+        let ours = |n: &str| {
+            format!("\"{n}\": {{\"command\": \"/x/mcp-session-proxy-x86_64-unknown-linux-gnu\"}}")
+        };
+        let foreign = |n: &str| format!("\"{n}\": {{\"command\": \"node\"}}");
+        let text = format!(
+            "{{\"mcpServers\": {{\n  {},\n  {},\n  {},\n  {},\n  {}\n}}}}",
+            ours("a"),
+            ours("b"),
+            foreign("c"),
+            ours("d"),
+            ours("e")
+        );
+        let removed = run(&text, &MergeAction::Remove { only: None });
+        assert_eq!(
+            removed.text,
+            format!("{{\"mcpServers\": {{\n  {}\n}}}}", foreign("c"))
+        );
+        let only_d = run(
+            &text,
+            &MergeAction::Remove {
+                only: Some(vec!["d".into(), "c".into(), "zz".into()]),
+            },
+        );
+        assert!(!only_d.text.contains("\"d\"") && only_d.text.contains("\"e\""));
+        assert_eq!(
+            only_d
+                .entries
+                .iter()
+                .map(|e| &e.outcome)
+                .collect::<Vec<_>>(),
+            vec![
+                &EntryOutcome::Removed,
+                &EntryOutcome::Skipped {
+                    reason: "not ours (command `node`): left in place".into()
+                },
+                &EntryOutcome::NotPresent
+            ]
+        );
+    }
+
+    #[test]
+    fn foreign_entries_are_skipped_unless_forced_and_ours_are_updated() {
+        let text = "{\n  \"mcpServers\": {\n    \"memory\": {\n      \"command\": \"npx\",\n      \"args\": [\"-y\", \"@modelcontextprotocol/server-memory\"]\n    },\n    \"old\": {\"type\": \"stdio\", \"command\": \"/old/mcp-session-proxy\", \"args\": [\"--target\", \"old\"]}\n  }\n}\n";
+        let skipped = run(text, &write(&["memory", "old"], false));
+        assert_eq!(
+            skipped.entries[0].outcome,
+            EntryOutcome::Skipped {
+                reason: "an entry of this name that is not ours (command `npx`) is kept; --force replaces it".into()
+            }
+        );
+        assert_eq!(skipped.entries[1].outcome, EntryOutcome::Updated);
+        assert!(skipped.text.contains("server-memory"));
+        assert!(!skipped.text.contains("/old/"));
+        let forced = run(text, &write(&["memory"], true));
+        assert_eq!(
+            forced.entries[0].outcome,
+            EntryOutcome::Replaced {
+                previous_command: Some("npx".into())
+            }
+        );
+        assert!(!forced.text.contains("server-memory") && forced.text.contains("/old/"));
+    }
+
+    #[test]
+    fn local_scope_creates_the_project_levels() {
+        let path = vec![
+            "projects".to_owned(),
+            "/home/u/p".to_owned(),
+            "mcpServers".to_owned(),
+        ];
+        let text =
+            "{\n  \"projects\": {\n    \"/home/u/p\": {\n      \"allowedTools\": []\n    }\n  }\n}";
+        let merged = merge(text, Dialect::Json, &path, &write(&["m"], false)).unwrap();
+        let value: Value = serde_json::from_str(&merged.text).unwrap();
+        assert_eq!(value["projects"]["/home/u/p"]["allowedTools"], json!([]));
+        assert_eq!(
+            value["projects"]["/home/u/p"]["mcpServers"]["m"]["args"][1],
+            "m"
+        );
+        assert!(merged.text.starts_with("{\n  \"projects\": {\n    \"/home/u/p\": {\n      \"allowedTools\": [],\n      \"mcpServers\": {\n        \"m\": {\n"));
+        let no_projects = merge("{\"a\": 1}", Dialect::Json, &path, &write(&["m"], false)).unwrap();
+        let value: Value = serde_json::from_str(&no_projects.text).unwrap();
+        assert_eq!(
+            value["projects"]["/home/u/p"]["mcpServers"]["m"]["type"],
+            "stdio"
+        );
+    }
+
+    #[test]
+    fn jsonc_keeps_comments_and_trailing_commas() {
+        let text = "{\n  // servers\n  \"mcpServers\": {\n    \"a\": {\"command\": \"x\"}, // keep\n  },\n}\n";
+        let merged = merge(text, Dialect::Jsonc, &servers(), &write(&["m"], false)).unwrap();
+        assert!(merged.text.contains("// servers") && merged.text.contains("// keep"));
+        let reparsed = document::parse(&merged.text, Dialect::Jsonc)
+            .unwrap()
+            .root
+            .unwrap();
+        assert_eq!(reparsed.to_value()["mcpServers"]["m"]["args"][1], "m");
+        assert!(merge(text, Dialect::Json, &servers(), &write(&["m"], false)).is_err());
+    }
+
+    #[test]
+    fn refuses_non_objects() {
+        for (text, what) in [
+            ("[1]", "the top level"),
+            ("{\"mcpServers\": null}", "`mcpServers`"),
+            ("{\"mcpServers\": []}", "`mcpServers`"),
+        ] {
+            assert_eq!(
+                merge(text, Dialect::Json, &servers(), &write(&["m"], false)),
+                Err(MergeError::NotAnObject { what: what.into() })
+            );
+        }
+    }
+
+    #[test]
+    fn recognises_our_commands() {
+        for (command, ours) in [
+            ("/usr/bin/mcp-session-proxy", true),
+            ("C:\\Program Files\\MSM\\mcp-session-proxy.exe", true),
+            ("/a/mcp-session-proxy-aarch64-apple-darwin", true),
+            ("mcp-session-proxy", true),
+            ("/mcp-session-proxy/bin/node", false),
+            ("npx", false),
+        ] {
+            assert_eq!(
+                is_our_entry(&json!({ "command": command })),
+                ours,
+                "{command}"
+            );
+        }
+        assert!(!is_our_entry(&json!({"url": "http://x/mcp-session-proxy"})));
+    }
+}
