@@ -1,1 +1,36 @@
-//! TODO
+//! The daemon host: one process per user that serves every configured MCP target on its own
+//! loopback port and the manager API (status, sessions, memory DBs, start/stop, config, the web
+//! UI) on the manager port. Both the headless `mcp-session-manager daemon` and the tray app run
+//! it through [`Host::start`].
+//!
+//! Module map:
+//! - `host`: the runtime (`Host`, `HostHandle`): manager.lock, target lifecycle, events.
+//! - `launch`: starting one target by kind (in-process memory, supervised child, remote).
+//! - `mcp_http`: an rmcp handler at `/mcp` over streamable HTTP, loopback binding.
+//! - `security`: loopback Host/Origin and bearer token checks for every port.
+//! - `sessions`: the session registry and idle expiry.
+//! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
+//! - `reload`: hot reload of config.toml.
+//! - `memory_backend`: the memory target's store, as the host and the manager API see it.
+
+mod host;
+mod launch;
+pub mod manager_api;
+pub mod mcp_http;
+mod memory_backend;
+mod reload;
+pub mod security;
+pub mod sessions;
+#[cfg(test)]
+mod tests;
+mod ui;
+
+pub use host::{
+    Host, HostError, HostEvent, HostHandle, HostOptions, HostStatus, TargetError, TargetState,
+    TargetStatus,
+};
+pub use launch::LaunchError;
+pub(crate) use memory_backend::memory_handler_factory;
+pub use memory_backend::{MemoryApiError, MemoryBackend};
+pub use reload::ReloadSummary;
+pub use sessions::{SessionInfo, SessionKind};

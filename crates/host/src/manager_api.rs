@@ -1,0 +1,309 @@
+//! The manager API on 127.0.0.1:<manager port>: status, sessions, memory DBs, target control,
+//! config reload/generation, shutdown, an SSE stream of state changes, and the web UI.
+//!
+//! Every route but `GET /health` and the UI's static files needs the bearer token; every
+//! error is an `AppError`, answered as `{"error": "..."}` with a fitting status.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde::Deserialize;
+
+use crate::host::{HostInner, TargetError};
+use crate::security;
+
+/// Paths the manager serves without the token: health and the UI's static files.
+pub const OPEN_PATHS: &[&str] = &["/health", "/", "/index.html", "/app.js", "/style.css"];
+
+type AppState = Arc<HostInner>;
+
+/// The one error type of the manager API.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    /// A target that could not be made ready.
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status.is_server_error() {
+            tracing::warn!("manager API: {self}");
+        }
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+impl From<TargetError> for AppError {
+    fn from(error: TargetError) -> Self {
+        match error {
+            TargetError::Unknown(_) => AppError::NotFound(error.to_string()),
+            TargetError::Remote { .. } => AppError::BadRequest(error.to_string()),
+            TargetError::Failed { .. } | TargetError::ShuttingDown => {
+                AppError::Unavailable(error.to_string())
+            }
+        }
+    }
+}
+
+impl From<crate::MemoryApiError> for AppError {
+    fn from(error: crate::MemoryApiError) -> Self {
+        match error {
+            crate::MemoryApiError::UnknownDb(_) => AppError::NotFound(error.to_string()),
+            crate::MemoryApiError::NotAvailable(_) => AppError::NotImplemented(error.to_string()),
+            crate::MemoryApiError::Store(_) => AppError::Internal(error.to_string()),
+        }
+    }
+}
+
+/// The whole manager router, guarded.
+pub(crate) fn router(host: AppState) -> Router {
+    let guard = host.guard_manager.clone();
+    Router::new()
+        .merge(ui_routes())
+        .merge(status_routes())
+        .merge(daemon_routes())
+        .merge(memory_routes())
+        .merge(config_routes())
+        .layer(middleware::from_fn_with_state(guard, security::check))
+        .with_state(host)
+}
+
+fn ui_routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(ui_index))
+        .route("/index.html", get(ui_index))
+        .route("/app.js", get(ui_app_js))
+        .route("/style.css", get(ui_style_css))
+        .route("/health", get(security::health))
+}
+
+fn status_routes() -> Router<AppState> {
+    Router::new()
+        .route("/status", get(status_get))
+        .route("/sessions", get(sessions_list))
+        .route("/events", get(events_stream))
+        .route("/shutdown", post(shutdown_post))
+}
+
+fn daemon_routes() -> Router<AppState> {
+    Router::new().route("/daemons/{name}/{action}", post(daemon_action))
+}
+
+fn memory_routes() -> Router<AppState> {
+    Router::new()
+        .route("/memory/dbs", get(memory_dbs_list))
+        .route("/memory/dbs/{id}/graph", get(memory_db_graph))
+}
+
+fn config_routes() -> Router<AppState> {
+    Router::new()
+        .route("/config/reload", post(config_reload))
+        .route("/config/generate", post(config_generate))
+}
+
+async fn status_get(State(host): State<AppState>) -> impl IntoResponse {
+    host.probe_remotes().await;
+    Json(host.status())
+}
+
+async fn sessions_list(State(host): State<AppState>) -> impl IntoResponse {
+    Json(serde_json::json!({ "sessions": host.sessions.list() }))
+}
+
+async fn daemon_action(
+    State(host): State<AppState>,
+    Path((name, action)): Path<(String, String)>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let result = match action.as_str() {
+        "start" | "ensure" => host.start_target(&name).await,
+        "stop" => host.stop_target(&name).await,
+        "restart" => host.restart_target(&name).await,
+        other => {
+            return Err(AppError::NotFound(format!(
+                "unknown action `{other}`; use start, stop, restart or ensure"
+            )));
+        }
+    };
+    result?;
+    let target = host
+        .status()
+        .targets
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| AppError::NotFound(format!("target `{name}` was removed meanwhile")))?;
+    Ok(Json(serde_json::json!({
+        "name": name,
+        "action": action,
+        "state": target.state,
+        "url": target.url,
+        "target": target,
+    })))
+}
+
+async fn shutdown_post(State(host): State<AppState>) -> impl IntoResponse {
+    tracing::info!("shutdown requested through the manager API");
+    host.shutdown_requested.cancel();
+    (
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "status": "shutting down", "pid": std::process::id() })),
+    )
+}
+
+async fn events_stream(
+    State(host): State<AppState>,
+) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
+    let first = Event::default()
+        .event("status")
+        .json_data(host.status())
+        .unwrap_or_default();
+    let receiver = host.events().subscribe();
+    let stopping = host.stopping_token();
+    let rest = futures::stream::unfold(
+        (receiver, stopping),
+        |(mut receiver, stopping)| async move {
+            loop {
+                let received = tokio::select! {
+                    _ = stopping.cancelled() => return None,
+                    received = receiver.recv() => received,
+                };
+                match received {
+                    Ok(event) => {
+                        let sse = Event::default()
+                            .event("change")
+                            .json_data(&event)
+                            .unwrap_or_default();
+                        return Some((Ok(sse), (receiver, stopping)));
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        },
+    );
+    let stream = futures::StreamExt::chain(futures::stream::once(async move { Ok(first) }), rest);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+async fn memory_dbs_list(State(host): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let dbs = host.memory().list_dbs()?;
+    Ok(Json(serde_json::json!({ "dbs": dbs })))
+}
+
+/// `?q=&offset=&limit=` of the graph route.
+#[derive(Debug, Deserialize)]
+pub struct GraphQuery {
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+async fn memory_db_graph(
+    State(host): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<GraphQuery>,
+) -> Result<impl IntoResponse, AppError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let page = host.memory().graph_page(
+        &id,
+        query.q.as_deref().unwrap_or(""),
+        query.offset.unwrap_or(0),
+        limit,
+    )?;
+    Ok(Json(page))
+}
+
+async fn config_reload(State(host): State<AppState>) -> Result<impl IntoResponse, AppError> {
+    let summary = crate::reload::reload(&host)
+        .await
+        .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    Ok(Json(summary))
+}
+
+/// The body of `POST /config/generate`, as the CLI's `generate-config` flags.
+#[derive(Debug, Deserialize)]
+#[allow(dead_code)]
+pub struct GenerateRequest {
+    #[serde(default = "default_client")]
+    pub client: String,
+    #[serde(default)]
+    pub targets: Vec<String>,
+    #[serde(default = "default_scope")]
+    pub scope: String,
+    #[serde(default)]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub force: bool,
+    #[serde(default)]
+    pub remove: bool,
+}
+
+fn default_client() -> String {
+    "claude-code".into()
+}
+fn default_scope() -> String {
+    "user".into()
+}
+
+async fn config_generate(
+    State(_host): State<AppState>,
+    body: Option<Json<GenerateRequest>>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let _request = body.map(|Json(b)| b);
+    Err(AppError::NotImplemented(
+        "config generation through the API is not available in this build yet; run `mcp-session-manager generate-config`".into(),
+    ))
+}
+
+async fn ui_index(headers: HeaderMap, State(host): State<AppState>) -> Response {
+    let page = crate::ui::INDEX_HTML;
+    let page = if security::request_is_loopback(&headers) {
+        crate::ui::with_token(page, host.token.as_str())
+    } else {
+        page.to_owned()
+    };
+    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+}
+
+async fn ui_app_js() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        crate::ui::APP_JS,
+    )
+}
+
+async fn ui_style_css() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        crate::ui::STYLE_CSS,
+    )
+}

@@ -1,0 +1,511 @@
+//! Host tests over real sockets: ephemeral ports, a temp state dir, raw HTTP requests so that
+//! the wire (status codes, headers, JSON shapes) is what is checked.
+
+use std::time::Duration;
+
+use msm_core::StateDir;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::{Host, HostHandle, HostOptions};
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct TestHost {
+    _dir: tempfile::TempDir,
+    state: StateDir,
+    handle: HostHandle,
+    memory_port: u16,
+    client: reqwest::Client,
+}
+
+impl TestHost {
+    async fn start(extra: &str) -> TestHost {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let (manager_port, memory_port) = (free_port(), free_port());
+        std::fs::create_dir_all(state.root()).unwrap();
+        std::fs::write(
+            state.config_path(),
+            format!(
+                "[manager]\nport = {manager_port}\nsession_idle_timeout_secs = 2\n[targets.memory]\nbuiltin = \"memory\"\nport = {memory_port}\n{extra}"
+            ),
+        )
+        .unwrap();
+        let handle = Host::start(HostOptions::new(state.clone())).await.unwrap();
+        let host = TestHost {
+            _dir: dir,
+            state,
+            handle,
+            memory_port,
+            client: reqwest::Client::new(),
+        };
+        host.wait_running("memory").await;
+        host
+    }
+
+    async fn wait_running(&self, name: &str) {
+        for _ in 0..100 {
+            let status = self.handle.status();
+            let target = status.targets.iter().find(|t| t.name == name).unwrap();
+            if target.state == crate::TargetState::Running {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{name} never became running: {:?}", self.handle.status());
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.handle.token().as_str())
+    }
+
+    fn mcp_url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.memory_port)
+    }
+
+    async fn api(&self, method: reqwest::Method, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .client
+            .request(method, format!("{}{path}", self.handle.manager_url()))
+            .header("authorization", self.bearer())
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.json().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    fn mcp_post(&self, body: Value) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.mcp_url())
+            .header("authorization", self.bearer())
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .json(&body)
+    }
+}
+
+/// The JSON-RPC message of a response that is either JSON or a one-message SSE stream.
+async fn jsonrpc_body(response: reqwest::Response) -> Value {
+    let is_sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+    if !is_sse {
+        return response.json().await.unwrap();
+    }
+    let mut response = response;
+    let mut text = String::new();
+    while let Some(chunk) = response.chunk().await.unwrap() {
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        if let Some(message) = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .find(|d| d.starts_with('{'))
+        {
+            return serde_json::from_str(message).unwrap();
+        }
+    }
+    panic!("no JSON-RPC message in SSE body: {text}");
+}
+
+#[tokio::test]
+async fn guard_refuses_foreign_origin_and_missing_token_on_every_port() {
+    let host = TestHost::start("").await;
+    let ports = [host.memory_port, host.handle.status().manager_port];
+    for port in ports {
+        let base = format!("http://127.0.0.1:{port}");
+        let health = host
+            .client
+            .get(format!("{base}/health"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(health.status(), StatusCode::OK, "health is open on {port}");
+        let body: Value = health.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+        for path in ["/mcp", "/status"] {
+            let none = host
+                .client
+                .post(format!("{base}{path}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                none.status(),
+                StatusCode::UNAUTHORIZED,
+                "{port}{path} without token"
+            );
+            let wrong = host
+                .client
+                .post(format!("{base}{path}"))
+                .header("authorization", "Bearer 00")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+            let foreign = host
+                .client
+                .post(format!("{base}{path}"))
+                .header("authorization", host.bearer())
+                .header("origin", "http://evil.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+            let rebinding = host
+                .client
+                .post(format!("{base}{path}"))
+                .header("authorization", host.bearer())
+                .header("host", "evil.example")
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(rebinding.status(), StatusCode::FORBIDDEN);
+        }
+    }
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn session_revision_lifecycle_and_registry() {
+    let host = TestHost::start("").await;
+    let init = host
+        .mcp_post(
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-11-25","capabilities":{},
+            "clientInfo":{"name":"rust-test","version":"9.9"}}}),
+        )
+        .header("mcp-project-path", "/tmp/some-project")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(init.status(), StatusCode::OK);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let answer = jsonrpc_body(init).await;
+    assert_eq!(answer["result"]["protocolVersion"], "2025-11-25");
+
+    let initialized = host
+        .mcp_post(json!({"jsonrpc":"2.0","method":"notifications/initialized"}))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(initialized.status(), StatusCode::ACCEPTED);
+    let list = host
+        .mcp_post(json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(list.status(), StatusCode::OK);
+    assert!(jsonrpc_body(list).await["result"]["tools"].is_array());
+
+    let bad_version = host
+        .mcp_post(json!({"jsonrpc":"2.0","id":3,"method":"tools/list"}))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "1999-01-01")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_version.status(), StatusCode::BAD_REQUEST);
+
+    let no_session_get = host
+        .client
+        .get(host.mcp_url())
+        .header("authorization", host.bearer())
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_session_get.status(), StatusCode::METHOD_NOT_ALLOWED);
+
+    let (status, sessions) = host.api(reqwest::Method::GET, "/sessions").await;
+    assert_eq!(status, StatusCode::OK);
+    let entry = &sessions["sessions"][0];
+    assert_eq!(entry["id"], session.as_str());
+    assert_eq!(entry["target"], "memory");
+    assert_eq!(entry["kind"], "session");
+    assert_eq!(entry["client_name"], "rust-test");
+    assert_eq!(entry["client_version"], "9.9");
+    assert_eq!(entry["project_path"], "/tmp/some-project");
+    assert_eq!(entry["requests"], 2);
+
+    let deleted = host
+        .client
+        .delete(host.mcp_url())
+        .header("authorization", host.bearer())
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success());
+    let gone = host
+        .mcp_post(json!({"jsonrpc":"2.0","id":4,"method":"tools/list"}))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), StatusCode::NOT_FOUND);
+    assert_eq!(host.handle.sessions().len(), 0);
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn idle_session_expires_and_rmcp_session_is_closed() {
+    let host = TestHost::start("").await;
+    let init = host
+        .mcp_post(
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-06-18","capabilities":{},
+            "clientInfo":{"name":"idle","version":"1"}}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(host.handle.sessions().len(), 1);
+    // Idle timeout is 2 s in this config; the sweeper runs every second.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    assert_eq!(host.handle.sessions().len(), 0, "expired from the registry");
+    let gone = host
+        .mcp_post(json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}))
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        gone.status(),
+        StatusCode::NOT_FOUND,
+        "rmcp session closed too"
+    );
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
+    let host = TestHost::start("").await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "stateless-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    for id in 1..=2 {
+        let response = host
+            .mcp_post(
+                json!({"jsonrpc":"2.0","id":id,"method":"tools/list","params":{"_meta": meta}}),
+            )
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .header("mcp-proxy-instance", "3f1c")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(response.headers().get("mcp-session-id").is_none());
+        assert!(jsonrpc_body(response).await["result"]["tools"].is_array());
+    }
+    let discover = host
+        .mcp_post(
+            json!({"jsonrpc":"2.0","id":9,"method":"server/discover","params":{"_meta": meta}}),
+        )
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "server/discover")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discover.status(), StatusCode::OK);
+    let discovered = jsonrpc_body(discover).await;
+    assert!(discovered["result"].is_object(), "{discovered}");
+    let sessions = host.handle.sessions();
+    assert_eq!(sessions.len(), 1);
+    assert_eq!(sessions[0].id, "proxy:3f1c");
+    assert_eq!(sessions[0].requests, 2);
+    assert_eq!(sessions[0].client_name.as_deref(), Some("stateless-test"));
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn manager_routes_answer_with_their_shapes() {
+    let host = TestHost::start(
+        "[targets.team]\nurl = \"http://127.0.0.1:9/mcp\"\n[targets.later]\nbuiltin = \"memory\"\nport = 1\nenabled = false\n",
+    )
+    .await;
+    let (status, body) = host.api(reqwest::Method::GET, "/status").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["version"], msm_core::VERSION);
+    let memory = body["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "memory")
+        .unwrap();
+    for key in [
+        "kind",
+        "transport",
+        "port",
+        "state",
+        "pid",
+        "sessions",
+        "restarts",
+        "last_error",
+        "log_path",
+    ] {
+        assert!(
+            memory.get(key).is_some(),
+            "status target lacks {key}: {memory}"
+        );
+    }
+    assert_eq!(memory["state"], "running");
+    let team = body["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "team")
+        .unwrap();
+    assert_eq!(team["kind"], "remote");
+    assert_eq!(team["reachable"], false);
+
+    let (status, body) = host
+        .api(reqwest::Method::POST, "/daemons/nope/ensure")
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(body["error"].as_str().unwrap().contains("nope"));
+
+    let (status, body) = host
+        .api(reqwest::Method::POST, "/daemons/memory/restart")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["state"], "running");
+    assert_eq!(body["target"]["restarts"], 1);
+    let (status, _) = host
+        .api(reqwest::Method::POST, "/daemons/memory/stop")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !host.state.lock_path("memory").exists(),
+        "stop removes the target's lock"
+    );
+    let (status, body) = host
+        .api(reqwest::Method::POST, "/daemons/memory/ensure")
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["state"], "running");
+
+    let (status, body) = host.api(reqwest::Method::GET, "/sessions").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(body["sessions"].is_array());
+    let (status, body) = host.api(reqwest::Method::POST, "/config/reload").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let page = host
+        .client
+        .get(host.handle.manager_url())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&format!(
+        "<meta name=\"msm-token\" content=\"{}\">",
+        host.handle.token().as_str()
+    )));
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn second_host_is_refused_and_shutdown_removes_locks() {
+    let host = TestHost::start("").await;
+    assert!(host.state.lock_path("manager").exists());
+    assert!(host.state.lock_path("memory").exists());
+    match Host::start(HostOptions::new(host.state.clone())).await {
+        Err(crate::HostError::AlreadyRunning { pid, .. }) => assert_eq!(pid, std::process::id()),
+        Err(other) => panic!("expected AlreadyRunning, got {other}"),
+        Ok(_) => panic!("a second host started"),
+    }
+    let state = host.state.clone();
+    host.handle.shutdown().await;
+    assert!(!state.lock_path("manager").exists());
+    assert!(!state.lock_path("memory").exists());
+}
+
+#[tokio::test]
+async fn foreign_process_on_target_port_fails_that_target_only() {
+    let blocker = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let blocked = blocker.local_addr().unwrap().port();
+    let host = TestHost::start(&format!(
+        "[targets.second]\nbuiltin = \"memory\"\nport = {blocked}\n"
+    ))
+    .await;
+    for _ in 0..100 {
+        let status = host.handle.status();
+        let second = status.targets.iter().find(|t| t.name == "second").unwrap();
+        if second.state == crate::TargetState::Failed {
+            let error = second.last_error.clone().unwrap();
+            assert!(error.contains(&format!("port {blocked}")), "{error}");
+            let memory = status.targets.iter().find(|t| t.name == "memory").unwrap();
+            assert_eq!(memory.state, crate::TargetState::Running);
+            host.handle.shutdown().await;
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("second never failed: {:?}", host.handle.status());
+}
+
+#[tokio::test]
+async fn hot_reload_adds_and_removes_only_changed_targets() {
+    let host = TestHost::start("").await;
+    let extra_port = free_port();
+    let text = std::fs::read_to_string(host.state.config_path()).unwrap();
+    let memory_pid_before = host.handle.status().targets[0].started_at.clone();
+    std::fs::write(
+        host.state.config_path(),
+        format!("{text}[targets.extra]\nbuiltin = \"memory\"\nport = {extra_port}\n"),
+    )
+    .unwrap();
+    let summary = host.handle.reload_config().await.unwrap();
+    assert_eq!(summary.added, vec!["extra".to_owned()]);
+    assert!(summary.restarted.is_empty());
+    host.wait_running("extra").await;
+    let memory = host
+        .handle
+        .status()
+        .targets
+        .into_iter()
+        .find(|t| t.name == "memory")
+        .unwrap();
+    assert_eq!(
+        memory.started_at, memory_pid_before,
+        "memory was not restarted"
+    );
+    std::fs::write(host.state.config_path(), &text).unwrap();
+    let summary = host.handle.reload_config().await.unwrap();
+    assert_eq!(summary.removed, vec!["extra".to_owned()]);
+    assert!(!host.state.lock_path("extra").exists());
+    std::fs::write(host.state.config_path(), "[targets.memory\n").unwrap();
+    assert!(
+        host.handle.reload_config().await.is_err(),
+        "a bad file is refused"
+    );
+    assert_eq!(host.handle.status().targets.len(), 1, "and changes nothing");
+    host.handle.shutdown().await;
+}
