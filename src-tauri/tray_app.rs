@@ -1,5 +1,384 @@
-//! The tray app shell: wires the host, the tray menu, the window and autostart.
+//! The tray app shell: takes over or starts this user's host, shows the tray menu (or, where
+//! no tray can be seen, the dashboard window), follows the host's events to keep the menu
+//! true, and stops the host cleanly on Quit. The logic lives in the libraries and the manager
+//! API; this module only wires them to the GUI.
 
-pub fn run() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tauri::{
+    AppHandle, Builder, Context, Manager, RunEvent, Runtime, WebviewUrl, WebviewWindowBuilder,
+    WindowEvent,
+};
+use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
+
+use msm_core::{Config, StateDir, Token};
+
+use crate::host_runner::{RunningHost, host_ports, take_over_headless_host};
+use crate::manager_client::{ManagerClient, describe_config_result};
+use crate::status_notifier::{TrayVisibility, tray_visibility};
+use crate::tray;
+use crate::tray_model::{HostSnapshot, MenuAction};
+
+/// The label of the dashboard window.
+pub const DASHBOARD_WINDOW: &str = "dashboard";
+
+/// How often the menu is refreshed when the host's event stream is unavailable.
+const FALLBACK_REFRESH: Duration = Duration::from_secs(5);
+
+/// Everything the shell keeps between events; managed as Tauri state.
+pub struct Shell {
+    state_dir: StateDir,
+    config: Config,
+    client: ManagerClient,
+    host: Mutex<Option<RunningHost>>,
+    snapshot: Mutex<HostSnapshot>,
+    quitting: AtomicBool,
+}
+
+impl Shell {
+    pub fn new(state_dir: StateDir, config: Config, token: &Token) -> Shell {
+        let client = ManagerClient::new(config.manager_port, token.as_str());
+        Shell {
+            state_dir,
+            config,
+            client,
+            host: Mutex::new(None),
+            snapshot: Mutex::new(HostSnapshot::Starting),
+            quitting: AtomicBool::new(false),
+        }
+    }
+}
+
+/// `mcp-session-manager` with no arguments.
+pub fn run() -> ExitCode {
+    match try_run() {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("mcp-session-manager: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn try_run() -> anyhow::Result<ExitCode> {
+    let state_dir = StateDir::from_env()?;
+    state_dir.ensure()?;
+    let _log_guards = msm_core::logging::init_stderr(Some(&state_dir.log_path("tray")))?;
+    let config = Config::load_or_init(&state_dir.config_path())?;
+    let token = Token::load_or_create(&state_dir)?;
+    let shell = Shell::new(state_dir, config, &token);
+    let code = run_app(tauri::Builder::default(), tauri::generate_context!(), shell)?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}
+
+/// Builds and runs the app on any runtime (tests can pass a mock builder); returns the exit code.
+pub fn run_app<R: Runtime>(
+    builder: Builder<R>,
+    context: Context<R>,
+    shell: Shell,
+) -> tauri::Result<i32> {
+    let app = builder
+        // First, so that a second instance exits before it touches anything.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tracing::info!("another instance was started: showing the dashboard");
+            open_dashboard(app, None);
+        }))
+        .plugin(tauri_plugin_autostart::init(
+            MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .manage(Arc::new(shell))
+        .setup(|app| {
+            setup(app.handle());
+            Ok(())
+        })
+        .build(context)?;
+    Ok(app.run_return(on_run_event))
+}
+
+fn shell<R: Runtime>(app: &AppHandle<R>) -> Arc<Shell> {
+    app.state::<Arc<Shell>>().inner().clone()
+}
+
+fn setup<R: Runtime>(app: &AppHandle<R>) {
+    let shell = shell(app);
+    let tray_seen = match tray_visibility() {
+        TrayVisibility::Visible => true,
+        TrayVisibility::Invisible(reason) => {
+            tracing::warn!(
+                "the tray icon cannot be shown: {reason}; opening the dashboard window instead"
+            );
+            false
+        }
+    };
+    if let Err(err) = tray::create_tray(app, &HostSnapshot::Starting) {
+        tracing::warn!(error = %err, "could not create the tray icon; opening the dashboard window instead");
+    }
+    #[cfg(unix)]
+    spawn_signal_handler(app.clone());
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        start_host(&app, &shell).await;
+        if !tray_seen {
+            open_dashboard(&app, None);
+        }
+        watch_host(app, shell).await;
+    });
+}
+
+/// Takes over from a headless host if one runs, then starts ours.
+async fn start_host<R: Runtime>(app: &AppHandle<R>, shell: &Shell) {
+    let ports = host_ports(&shell.config);
+    let result = async {
+        take_over_headless_host(&shell.state_dir, &shell.client, &ports).await?;
+        RunningHost::start(&shell.client, shell.config.manager_port).await
+    }
+    .await;
+    match result {
+        Ok(host) => {
+            tracing::info!(url = %shell.client.dashboard_url(), "host running");
+            *shell.host.lock() = Some(host);
+        }
+        Err(err) => {
+            tracing::error!("{err}");
+            set_snapshot(app, shell, HostSnapshot::Unreachable(err.to_string()));
+        }
+    }
+}
+
+/// Keeps the menu true: follows the host's event stream, refreshing the menu on each event;
+/// when the stream is unavailable, refreshes every few seconds and tries the stream again.
+async fn watch_host<R: Runtime>(app: AppHandle<R>, shell: Arc<Shell>) {
+    while !shell.quitting.load(Ordering::SeqCst) {
+        refresh_menu(&app, &shell).await;
+        let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let follower = {
+            let client = shell.client.clone();
+            tokio::spawn(async move {
+                client
+                    .follow_events(move || {
+                        let _ = changed_tx.send(());
+                    })
+                    .await
+            })
+        };
+        loop {
+            // Debounced: a burst of events costs one /status.
+            match tokio::time::timeout(FALLBACK_REFRESH, changed_rx.recv()).await {
+                Ok(Some(())) => {
+                    tokio::time::sleep(Duration::from_millis(150)).await;
+                    while changed_rx.try_recv().is_ok() {}
+                    refresh_menu(&app, &shell).await;
+                }
+                Ok(None) => break, // the stream ended: the host restarted or is gone
+                Err(_) if follower.is_finished() => break,
+                Err(_) => {}
+            }
+            if shell.quitting.load(Ordering::SeqCst) {
+                return;
+            }
+        }
+        if let Ok(Err(err)) = follower.await {
+            tracing::debug!(error = %err, "event stream unavailable");
+        }
+        tokio::time::sleep(FALLBACK_REFRESH).await;
+    }
+}
+
+async fn refresh_menu<R: Runtime>(app: &AppHandle<R>, shell: &Shell) {
+    let snapshot = shell.client.snapshot().await;
+    set_snapshot(app, shell, snapshot);
+}
+
+fn set_snapshot<R: Runtime>(app: &AppHandle<R>, shell: &Shell, snapshot: HostSnapshot) {
+    let mut current = shell.snapshot.lock();
+    if *current == snapshot {
+        return;
+    }
+    *current = snapshot.clone();
+    drop(current);
+    if let Err(err) = tray::update_tray(app, &snapshot) {
+        tracing::warn!(error = %err, "could not update the tray menu");
+    }
+}
+
+/// A click in the tray menu; each action delegates to one function.
+pub fn on_menu_action<R: Runtime>(app: &AppHandle<R>, action: MenuAction) {
+    match action {
+        MenuAction::Target { name, action } => spawn_target_action(app, name, action),
+        MenuAction::ConfigureClaudeCode => spawn_configure_claude_code(app),
+        MenuAction::OpenDashboard => open_dashboard(app, None),
+        MenuAction::ToggleAutostart => toggle_autostart(app),
+        MenuAction::Quit => quit(app),
+    }
+}
+
+fn spawn_target_action<R: Runtime>(
+    app: &AppHandle<R>,
+    name: String,
+    action: crate::tray_model::TargetAction,
+) {
+    let (app, shell) = (app.clone(), shell(app));
+    tauri::async_runtime::spawn(async move {
+        if let Err(err) = shell.client.target_action(&name, action).await {
+            tracing::warn!("{} {name}: {err}", action.verb());
+            open_dashboard(
+                &app,
+                Some(&format!("Could not {} {name}: {err}", action.verb())),
+            );
+        }
+        refresh_menu(&app, &shell).await;
+    });
+}
+
+/// One click: writes Claude Code's config through the manager API and shows the outcome in
+/// the dashboard window.
+fn spawn_configure_claude_code<R: Runtime>(app: &AppHandle<R>) {
+    let (app, shell) = (app.clone(), shell(app));
+    tauri::async_runtime::spawn(async move {
+        let notice = match shell.client.configure_claude_code().await {
+            Ok(result) => describe_config_result(&result),
+            Err(err) => format!("Configuring Claude Code failed: {err}"),
+        };
+        tracing::info!("{notice}");
+        open_dashboard(&app, Some(&notice));
+    });
+}
+
+fn toggle_autostart<R: Runtime>(app: &AppHandle<R>) {
+    let autolaunch = app.autolaunch();
+    let result = if tray::autostart_enabled(app) {
+        autolaunch.disable()
+    } else {
+        autolaunch.enable()
+    };
+    if let Err(err) = result {
+        tracing::warn!(error = %err, "could not change start at login");
+        open_dashboard(
+            app,
+            Some(&format!("Could not change “Start at login”: {err}")),
+        );
+    }
+    let snapshot = shell(app).snapshot.lock().clone();
+    if let Err(err) = tray::update_tray(app, &snapshot) {
+        tracing::warn!(error = %err, "could not update the tray menu");
+    }
+}
+
+/// Shows (creating if needed) the window with the manager's web UI; `notice` is shown there
+/// as a message (passed in the URL fragment, which never leaves the window).
+pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>, notice: Option<&str>) {
+    let shell = shell(app);
+    let mut url = shell.client.dashboard_url();
+    if let Some(notice) = notice {
+        url.push_str("#notice=");
+        url.push_str(&percent_encode(notice));
+    }
+    let Ok(url) = url.parse::<tauri::Url>() else {
+        return;
+    };
+    if let Some(window) = app.get_webview_window(DASHBOARD_WINDOW) {
+        if notice.is_some() {
+            let _ = window.navigate(url);
+        }
+        let _ = window.show();
+        let _ = window.unminimize();
+        let _ = window.set_focus();
+        return;
+    }
+    let built = WebviewWindowBuilder::new(app, DASHBOARD_WINDOW, WebviewUrl::External(url))
+        .title("MCP Session Manager")
+        .inner_size(1200.0, 820.0)
+        .min_inner_size(640.0, 480.0)
+        .build();
+    match built {
+        Ok(window) => {
+            let hide_target = window.clone();
+            // Closing the window hides it: the app keeps hosting the daemons from the tray.
+            window.on_window_event(move |event| {
+                if let WindowEvent::CloseRequested { api, .. } = event {
+                    api.prevent_close();
+                    let _ = hide_target.hide();
+                }
+            });
+        }
+        Err(err) => tracing::warn!(error = %err, "could not open the dashboard window"),
+    }
+}
+
+/// Percent-encodes everything but unreserved characters (RFC 3986), for a URL fragment.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// Stops the host cleanly, then ends the app. Safe to call twice.
+pub fn quit<R: Runtime>(app: &AppHandle<R>) {
+    let shell = shell(app);
+    if shell.quitting.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let host = shell.host.lock().take();
+        if let Some(host) = host {
+            host.shutdown(&shell.client).await;
+        }
+        app.exit(0);
+    });
+}
+
+fn on_run_event<R: Runtime>(app: &AppHandle<R>, event: RunEvent) {
+    if let RunEvent::ExitRequested { code, api, .. } = event {
+        // The last window closing is not a reason to stop hosting; Quit (code set) is.
+        if code.is_none() && !shell(app).quitting.load(Ordering::SeqCst) {
+            api.prevent_exit();
+        }
+    }
+}
+
+/// SIGTERM/SIGINT/SIGHUP stop the tray app as Quit does, so that the host stops cleanly.
+#[cfg(unix)]
+fn spawn_signal_handler<R: Runtime>(app: AppHandle<R>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    tauri::async_runtime::spawn(async move {
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+            _ = hup.recv() => {}
+        }
+        tracing::info!("signal received: stopping the host and quitting");
+        quit(&app);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_encode;
+
+    #[test]
+    fn notices_are_percent_encoded_for_the_url_fragment() {
+        let check = |input: &str, expected: &str| assert_eq!(percent_encode(input), expected);
+        check("plain-text_1.0~", "plain-text_1.0~");
+        check("a b#c", "a%20b%23c");
+        check("“ok”", "%E2%80%9Cok%E2%80%9D");
+    }
 }

@@ -776,10 +776,29 @@
     refreshAll();
   }
 
+  // ---------------------------------------------------------------- notices from the tray
+
+  /** The tray app opens the dashboard at `#notice=<text>` to report what a menu click did. */
+  function showNoticeFromHash() {
+    const match = /^#notice=(.*)$/s.exec(window.location.hash);
+    if (!match) return;
+    let text = match[1];
+    try { text = decodeURIComponent(text); } catch (_) { /* show it as it came */ }
+    history.replaceState(null, "", window.location.pathname + window.location.search);
+    const bad = /fail|could not|error/i.test(text);
+    const notice = $("notice");
+    notice.className = `notice ${bad ? "bad" : "ok"}`;
+    $("notice-text").textContent = text;
+    notice.hidden = false;
+  }
+
   // ---------------------------------------------------------------- start
 
   function init() {
     $("banner-retry").addEventListener("click", () => { refreshAll(); connectEvents(); });
+    $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
+    window.addEventListener("hashchange", showNoticeFromHash);
+    showNoticeFromHash();
     $("configure-claude").addEventListener("click", openConfigDialog);
     $("config-apply").addEventListener("click", applyConfig);
     $("graph-close").addEventListener("click", closeGraph);

@@ -1,0 +1,220 @@
+//! The tray's client of the manager API (the same API the CLI and the web UI use): status,
+//! target actions, config generation, hand-over and the event stream that drives menu updates.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+use crate::tray_model::{HostSnapshot, HostStatus, TargetAction};
+
+/// The manager API of this user's host, reached on loopback with the state dir's token.
+#[derive(Clone)]
+pub struct ManagerClient {
+    base_url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManagerError {
+    #[error("the manager at {url} does not answer: {source}")]
+    Unreachable { url: String, source: reqwest::Error },
+    #[error("{what} failed: HTTP {status}: {message}")]
+    Refused {
+        what: String,
+        status: u16,
+        message: String,
+    },
+}
+
+impl ManagerClient {
+    pub fn new(port: u16, token: &str) -> ManagerClient {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(2))
+            .no_proxy()
+            .build()
+            .unwrap_or_else(|_| reqwest::Client::new());
+        ManagerClient {
+            base_url: format!("http://127.0.0.1:{port}"),
+            token: token.to_owned(),
+            http,
+        }
+    }
+
+    /// The dashboard's address: the web UI served by the manager.
+    pub fn dashboard_url(&self) -> String {
+        format!("{}/", self.base_url)
+    }
+
+    /// `GET /health`, open and cheap: whether a host owns the manager port.
+    pub async fn is_alive(&self) -> bool {
+        let request = self
+            .http
+            .get(format!("{}/health", self.base_url))
+            .timeout(Duration::from_secs(1));
+        matches!(request.send().await, Ok(r) if r.status().is_success())
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        timeout: Duration,
+    ) -> Result<Value, ManagerError> {
+        let url = format!("{}{path}", self.base_url);
+        let mut request = self
+            .http
+            .request(method, &url)
+            .bearer_auth(&self.token)
+            .timeout(timeout);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|source| ManagerError::Unreachable {
+                url: self.base_url.clone(),
+                source,
+            })?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        if !status.is_success() {
+            return Err(ManagerError::Refused {
+                what: path.to_owned(),
+                status: status.as_u16(),
+                message: error_message(&value),
+            });
+        }
+        Ok(value)
+    }
+
+    /// What the tray menu shows; never an error: an unreachable host is a state too.
+    pub async fn snapshot(&self) -> HostSnapshot {
+        match self
+            .call(
+                reqwest::Method::GET,
+                "/status",
+                None,
+                Duration::from_secs(5),
+            )
+            .await
+        {
+            Ok(status) => HostSnapshot::Running(HostStatus::from_status_json(&status)),
+            Err(ManagerError::Unreachable { .. }) => {
+                HostSnapshot::Unreachable("connection refused".into())
+            }
+            Err(err) => HostSnapshot::Unreachable(err.to_string()),
+        }
+    }
+
+    /// `POST /daemons/{name}/{start|stop|restart}`.
+    pub async fn target_action(
+        &self,
+        name: &str,
+        action: TargetAction,
+    ) -> Result<Value, ManagerError> {
+        let path = format!("/daemons/{name}/{}", action.verb());
+        self.call(reqwest::Method::POST, &path, None, Duration::from_secs(60))
+            .await
+    }
+
+    /// `POST /config/generate` for Claude Code (a real write; the web UI shows the dry run).
+    pub async fn configure_claude_code(&self) -> Result<Value, ManagerError> {
+        let body = json!({"client": "claude-code", "dry_run": false});
+        self.call(
+            reqwest::Method::POST,
+            "/config/generate",
+            Some(body),
+            Duration::from_secs(30),
+        )
+        .await
+    }
+
+    /// `POST /shutdown`: asks a (headless) host to hand over its ports.
+    pub async fn shutdown(&self) -> Result<(), ManagerError> {
+        self.call(
+            reqwest::Method::POST,
+            "/shutdown",
+            None,
+            Duration::from_secs(10),
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// Reads `GET /events` until it ends, calling `on_event` for each SSE event (the tray only
+    /// needs to know that something changed). Returns when the stream ends or fails.
+    pub async fn follow_events(&self, mut on_event: impl FnMut()) -> Result<(), ManagerError> {
+        let url = format!("{}/events", self.base_url);
+        let response = self
+            .http
+            .get(&url)
+            .bearer_auth(&self.token)
+            .header("Accept", "text/event-stream")
+            .send()
+            .await
+            .map_err(|source| ManagerError::Unreachable {
+                url: self.base_url.clone(),
+                source,
+            })?;
+        if !response.status().is_success() {
+            return Err(ManagerError::Refused {
+                what: "/events".into(),
+                status: response.status().as_u16(),
+                message: "no event stream".into(),
+            });
+        }
+        let mut stream = response.bytes_stream();
+        let mut pending = String::new();
+        while let Some(Ok(chunk)) = stream.next().await {
+            pending.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+            while let Some(end) = pending.find("\n\n") {
+                let block: String = pending.drain(..end + 2).collect();
+                if block
+                    .lines()
+                    .any(|l| l.starts_with("data:") || l.starts_with("event:"))
+                {
+                    on_event();
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A short, readable message out of an API error body (`{"error": "..."}` or plain text).
+pub fn error_message(body: &Value) -> String {
+    match body {
+        Value::Object(map) => match map.get("error").or_else(|| map.get("message")) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Object(inner)) => inner
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned(),
+            Some(other) => other.to_string(),
+            None => body.to_string(),
+        },
+        Value::String(s) => s.chars().take(300).collect(),
+        other => other.to_string(),
+    }
+}
+
+/// What to tell the user after `configure_claude_code`: the host's own message if it gave one.
+pub fn describe_config_result(result: &Value) -> String {
+    let message = result
+        .get("message")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let path = result.get("path").and_then(Value::as_str);
+    let mut text = message.unwrap_or_else(|| match path {
+        Some(path) => format!("Updated {path}."),
+        None => "Claude Code's config is up to date.".to_owned(),
+    });
+    text.push_str(" Restart Claude Code, then run `claude mcp list` to check.");
+    text
+}
