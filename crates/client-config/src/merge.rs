@@ -374,11 +374,42 @@ fn insert_members(
                 .collect();
             let joined = rendered.join(&format!(",{newline}"));
             match object.trailing_comma {
-                Some(comma) => (comma + 1..comma + 1, format!("{newline}{joined},")),
-                None => (
-                    last.value.span.end..last.value.span.end,
-                    format!(",{newline}{joined}"),
-                ),
+                Some(comma) => {
+                    // After the comma's line when only a comment follows it there, so that
+                    // the comment stays with the member it was written for.
+                    let line_end = text[comma + 1..]
+                        .find('\n')
+                        .map_or(text.len(), |i| comma + 1 + i);
+                    let line_end = if text[..line_end].ends_with('\r') {
+                        line_end - 1
+                    } else {
+                        line_end
+                    };
+                    let rest = text[comma + 1..line_end].trim();
+                    let at = if rest.is_empty() || (rest.starts_with("//") && !rest.contains('\n'))
+                    {
+                        line_end
+                    } else {
+                        comma + 1
+                    };
+                    (at..at, format!("{newline}{joined},"))
+                }
+                None => {
+                    let end = last.value.span.end;
+                    let line_end = text[end..].find('\n').map_or(text.len(), |i| end + i);
+                    let line_end = if text[..line_end].ends_with('\r') {
+                        line_end - 1
+                    } else {
+                        line_end
+                    };
+                    let rest = &text[end..line_end];
+                    if rest.trim_start().starts_with("//") {
+                        // `"a": 1 // note`: the comma goes after the value, we go after the note.
+                        (end..line_end, format!(",{rest}{newline}{joined}"))
+                    } else {
+                        (end..end, format!(",{newline}{joined}"))
+                    }
+                }
             }
         }
     }
@@ -721,6 +752,32 @@ mod tests {
             .unwrap();
         assert_eq!(reparsed.to_value()["mcpServers"]["m"]["args"][1], "m");
         assert!(merge(text, Dialect::Json, &servers(), &write(&["m"], false)).is_err());
+    }
+
+    #[test]
+    fn jsonc_line_comments_stay_with_their_member() {
+        let cases = [
+            (
+                "{\"mcpServers\": {\n  \"a\": 1, // note\n},\n}",
+                "{\"mcpServers\": {\n  \"a\": 1, // note\n  \"m\": 2,\n},\n}",
+            ),
+            (
+                "{\"mcpServers\": {\n  \"a\": 1 // note\n}}",
+                "{\"mcpServers\": {\n  \"a\": 1, // note\n  \"m\": 2\n}}",
+            ),
+            (
+                "{\"mcpServers\": {\r\n  \"a\": 1 // note\r\n}}",
+                "{\"mcpServers\": {\r\n  \"a\": 1, // note\r\n  \"m\": 2\r\n}}",
+            ),
+        ];
+        for (input, expected) in cases {
+            let action = MergeAction::Write {
+                entries: vec![("m".into(), json!(2))],
+                force: false,
+            };
+            let merged = merge(input, Dialect::Jsonc, &servers(), &action).unwrap();
+            assert_eq!(merged.text, expected);
+        }
     }
 
     #[test]

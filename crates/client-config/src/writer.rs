@@ -39,7 +39,15 @@ pub(crate) fn read_snapshot(path: &Path) -> Result<Option<Snapshot>, ConfigWrite
     };
     let metadata = match fs::metadata(path) {
         Ok(metadata) => metadata,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        // A file where a parent directory should be: no config yet; creating it will say why.
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(io_error(e)),
     };
     if !metadata.is_file() {
