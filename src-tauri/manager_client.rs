@@ -1,12 +1,10 @@
-//! The tray's client of the manager API (the same API the CLI and the web UI use): status,
-//! target actions, config generation, hand-over and the event stream that drives menu updates.
+//! The tray's client of a manager API over HTTP: asking a headless host to hand over
+//! (`POST /shutdown`) and generating Claude Code's config (`POST /config/generate`), the same
+//! routes the CLI and the web UI use. Status and target actions go to the in-process host.
 
 use std::time::Duration;
 
-use futures::StreamExt;
 use serde_json::{Value, json};
-
-use crate::tray_model::{HostSnapshot, HostStatus, TargetAction};
 
 /// The manager API of this user's host, reached on loopback with the state dir's token.
 #[derive(Clone)]
@@ -47,15 +45,6 @@ impl ManagerClient {
         format!("{}/", self.base_url)
     }
 
-    /// `GET /health`, open and cheap: whether a host owns the manager port.
-    pub async fn is_alive(&self) -> bool {
-        let request = self
-            .http
-            .get(format!("{}/health", self.base_url))
-            .timeout(Duration::from_secs(1));
-        matches!(request.send().await, Ok(r) if r.status().is_success())
-    }
-
     async fn call(
         &self,
         method: reqwest::Method,
@@ -92,36 +81,6 @@ impl ManagerClient {
         Ok(value)
     }
 
-    /// What the tray menu shows; never an error: an unreachable host is a state too.
-    pub async fn snapshot(&self) -> HostSnapshot {
-        match self
-            .call(
-                reqwest::Method::GET,
-                "/status",
-                None,
-                Duration::from_secs(5),
-            )
-            .await
-        {
-            Ok(status) => HostSnapshot::Running(HostStatus::from_status_json(&status)),
-            Err(ManagerError::Unreachable { .. }) => {
-                HostSnapshot::Unreachable("connection refused".into())
-            }
-            Err(err) => HostSnapshot::Unreachable(err.to_string()),
-        }
-    }
-
-    /// `POST /daemons/{name}/{start|stop|restart}`.
-    pub async fn target_action(
-        &self,
-        name: &str,
-        action: TargetAction,
-    ) -> Result<Value, ManagerError> {
-        let path = format!("/daemons/{name}/{}", action.verb());
-        self.call(reqwest::Method::POST, &path, None, Duration::from_secs(60))
-            .await
-    }
-
     /// `POST /config/generate` for Claude Code (a real write; the web UI shows the dry run).
     pub async fn configure_claude_code(&self) -> Result<Value, ManagerError> {
         let body = json!({"client": "claude-code", "dry_run": false});
@@ -144,45 +103,6 @@ impl ManagerClient {
         )
         .await
         .map(|_| ())
-    }
-
-    /// Reads `GET /events` until it ends, calling `on_event` for each SSE event (the tray only
-    /// needs to know that something changed). Returns when the stream ends or fails.
-    pub async fn follow_events(&self, mut on_event: impl FnMut()) -> Result<(), ManagerError> {
-        let url = format!("{}/events", self.base_url);
-        let response = self
-            .http
-            .get(&url)
-            .bearer_auth(&self.token)
-            .header("Accept", "text/event-stream")
-            .send()
-            .await
-            .map_err(|source| ManagerError::Unreachable {
-                url: self.base_url.clone(),
-                source,
-            })?;
-        if !response.status().is_success() {
-            return Err(ManagerError::Refused {
-                what: "/events".into(),
-                status: response.status().as_u16(),
-                message: "no event stream".into(),
-            });
-        }
-        let mut stream = response.bytes_stream();
-        let mut pending = String::new();
-        while let Some(Ok(chunk)) = stream.next().await {
-            pending.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
-            while let Some(end) = pending.find("\n\n") {
-                let block: String = pending.drain(..end + 2).collect();
-                if block
-                    .lines()
-                    .any(|l| l.starts_with("data:") || l.starts_with("event:"))
-                {
-                    on_event();
-                }
-            }
-        }
-        Ok(())
     }
 }
 

@@ -1,7 +1,7 @@
 //! The tray app shell: takes over or starts this user's host, shows the tray menu (or, where
 //! no tray can be seen, the dashboard window), follows the host's events to keep the menu
-//! true, and stops the host cleanly on Quit. The logic lives in the libraries and the manager
-//! API; this module only wires them to the GUI.
+//! true, and stops the host cleanly on Quit. The host runs in this process (`msm_host`); the
+//! logic lives in the libraries and the manager API, this module only wires them to the GUI.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -17,24 +17,28 @@ use tauri_plugin_autostart::{MacosLauncher, ManagerExt as _};
 
 use msm_core::{Config, StateDir, Token};
 
-use crate::host_runner::{RunningHost, host_ports, take_over_headless_host};
+use msm_host::HostHandle;
+
+use crate::host_runner::{
+    host_ports, start_host as start_in_process_host, take_over_headless_host,
+};
 use crate::manager_client::{ManagerClient, describe_config_result};
 use crate::status_notifier::{TrayVisibility, tray_visibility};
 use crate::tray;
-use crate::tray_model::{HostSnapshot, MenuAction};
+use crate::tray_model::{HostSnapshot, HostStatus, MenuAction, TargetAction};
 
 /// The label of the dashboard window.
 pub const DASHBOARD_WINDOW: &str = "dashboard";
 
-/// How often the menu is refreshed when the host's event stream is unavailable.
-const FALLBACK_REFRESH: Duration = Duration::from_secs(5);
+/// The menu is also refreshed this often without an event (session counts, remote probes).
+const IDLE_REFRESH: Duration = Duration::from_secs(5);
 
 /// Everything the shell keeps between events; managed as Tauri state.
 pub struct Shell {
     state_dir: StateDir,
     config: Config,
     client: ManagerClient,
-    host: Mutex<Option<RunningHost>>,
+    host: Mutex<Option<HostHandle>>,
     snapshot: Mutex<HostSnapshot>,
     quitting: AtomicBool,
 }
@@ -67,7 +71,8 @@ pub fn run() -> ExitCode {
 fn try_run() -> anyhow::Result<ExitCode> {
     let state_dir = StateDir::from_env()?;
     state_dir.ensure()?;
-    let _log_guards = msm_core::logging::init_stderr(Some(&state_dir.log_path("tray")))?;
+    // The host runs in this process: its logs go where the headless host's go.
+    let _log_guards = msm_core::logging::init_host(state_dir.root(), true)?;
     let config = Config::load_or_init(&state_dir.config_path())?;
     let token = Token::load_or_create(&state_dir)?;
     let shell = Shell::new(state_dir, config, &token);
@@ -122,76 +127,73 @@ fn setup<R: Runtime>(app: &AppHandle<R>) {
     spawn_signal_handler(app.clone());
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
-        start_host(&app, &shell).await;
+        let host = start_host(&app, &shell).await;
         if !tray_seen {
             open_dashboard(&app, None);
         }
-        watch_host(app, shell).await;
+        if let Some(host) = host {
+            watch_host(app, shell, host).await;
+        }
     });
 }
 
-/// Takes over from a headless host if one runs, then starts ours.
-async fn start_host<R: Runtime>(app: &AppHandle<R>, shell: &Shell) {
+/// Takes over from a headless host if one runs, then starts ours in this process.
+async fn start_host<R: Runtime>(app: &AppHandle<R>, shell: &Shell) -> Option<HostHandle> {
     let ports = host_ports(&shell.config);
-    let result = async {
-        take_over_headless_host(&shell.state_dir, &shell.client, &ports).await?;
-        RunningHost::start(&shell.client, shell.config.manager_port).await
+    if let Err(err) = take_over_headless_host(&shell.state_dir, &shell.client, &ports).await {
+        tracing::error!("{err}");
+        set_snapshot(app, shell, HostSnapshot::Unreachable(err.to_string()));
+        return None;
     }
-    .await;
-    match result {
+    match start_in_process_host(&shell.state_dir).await {
         Ok(host) => {
-            tracing::info!(url = %shell.client.dashboard_url(), "host running");
-            *shell.host.lock() = Some(host);
+            tracing::info!(url = %host.manager_url(), "host running in the tray app");
+            *shell.host.lock() = Some(host.clone());
+            Some(host)
         }
         Err(err) => {
-            tracing::error!("{err}");
+            tracing::error!("could not start the host: {err}");
             set_snapshot(app, shell, HostSnapshot::Unreachable(err.to_string()));
+            None
         }
     }
 }
 
-/// Keeps the menu true: follows the host's event stream, refreshing the menu on each event;
-/// when the stream is unavailable, refreshes every few seconds and tries the stream again.
-async fn watch_host<R: Runtime>(app: AppHandle<R>, shell: Arc<Shell>) {
-    while !shell.quitting.load(Ordering::SeqCst) {
-        refresh_menu(&app, &shell).await;
-        let (changed_tx, mut changed_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-        let follower = {
-            let client = shell.client.clone();
-            tokio::spawn(async move {
-                client
-                    .follow_events(move || {
-                        let _ = changed_tx.send(());
-                    })
-                    .await
-            })
-        };
-        loop {
-            // Debounced: a burst of events costs one /status.
-            match tokio::time::timeout(FALLBACK_REFRESH, changed_rx.recv()).await {
-                Ok(Some(())) => {
+/// Keeps the menu true: refreshes it on each host event (debounced) and every few seconds;
+/// quits when someone asks the host to stop (`POST /shutdown`, e.g. a hand-over).
+async fn watch_host<R: Runtime>(app: AppHandle<R>, shell: Arc<Shell>, host: HostHandle) {
+    let mut events = host.events();
+    loop {
+        refresh_menu(&app, &shell, &host);
+        tokio::select! {
+            received = events.recv() => match received {
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // A burst of events costs one rebuild.
                     tokio::time::sleep(Duration::from_millis(150)).await;
-                    while changed_rx.try_recv().is_ok() {}
-                    refresh_menu(&app, &shell).await;
+                    while events.try_recv().is_ok() {}
                 }
-                Ok(None) => break, // the stream ended: the host restarted or is gone
-                Err(_) if follower.is_finished() => break,
-                Err(_) => {}
-            }
-            if shell.quitting.load(Ordering::SeqCst) {
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep(IDLE_REFRESH) => {}
+            _ = host.shutdown_requested() => {
+                tracing::info!("the host was asked to stop: quitting");
+                quit(&app);
                 return;
             }
         }
-        if let Ok(Err(err)) = follower.await {
-            tracing::debug!(error = %err, "event stream unavailable");
+        if shell.quitting.load(Ordering::SeqCst) {
+            return;
         }
-        tokio::time::sleep(FALLBACK_REFRESH).await;
     }
 }
 
-async fn refresh_menu<R: Runtime>(app: &AppHandle<R>, shell: &Shell) {
-    let snapshot = shell.client.snapshot().await;
-    set_snapshot(app, shell, snapshot);
+fn refresh_menu<R: Runtime>(app: &AppHandle<R>, shell: &Shell, host: &HostHandle) {
+    let status = serde_json::to_value(host.status()).unwrap_or_default();
+    set_snapshot(
+        app,
+        shell,
+        HostSnapshot::Running(HostStatus::from_status_json(&status)),
+    );
 }
 
 fn set_snapshot<R: Runtime>(app: &AppHandle<R>, shell: &Shell, snapshot: HostSnapshot) {
@@ -217,21 +219,25 @@ pub fn on_menu_action<R: Runtime>(app: &AppHandle<R>, action: MenuAction) {
     }
 }
 
-fn spawn_target_action<R: Runtime>(
-    app: &AppHandle<R>,
-    name: String,
-    action: crate::tray_model::TargetAction,
-) {
+fn spawn_target_action<R: Runtime>(app: &AppHandle<R>, name: String, action: TargetAction) {
     let (app, shell) = (app.clone(), shell(app));
+    let Some(host) = shell.host.lock().clone() else {
+        return;
+    };
     tauri::async_runtime::spawn(async move {
-        if let Err(err) = shell.client.target_action(&name, action).await {
+        let result = match action {
+            TargetAction::Start => host.start_target(&name).await,
+            TargetAction::Stop => host.stop_target(&name).await,
+            TargetAction::Restart => host.restart_target(&name).await,
+        };
+        if let Err(err) = result {
             tracing::warn!("{} {name}: {err}", action.verb());
             open_dashboard(
                 &app,
                 Some(&format!("Could not {} {name}: {err}", action.verb())),
             );
         }
-        refresh_menu(&app, &shell).await;
+        refresh_menu(&app, &shell, &host);
     });
 }
 
@@ -333,7 +339,7 @@ pub fn quit<R: Runtime>(app: &AppHandle<R>) {
     tauri::async_runtime::spawn(async move {
         let host = shell.host.lock().take();
         if let Some(host) = host {
-            host.shutdown(&shell.client).await;
+            host.shutdown().await;
         }
         app.exit(0);
     });
