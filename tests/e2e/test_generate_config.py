@@ -1,0 +1,260 @@
+"""`mcp-session-manager generate-config` end to end: the real binary in a temp HOME, the file it
+writes, a crash at the rename boundary, a concurrent writer in another process, and the
+generated entry launched exactly as written by real clients (the Python SDK, `claude mcp list`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from conftest import MANAGER_BIN, NODE_BIN, PROXY_BIN, Home, start_host, wait_until
+
+FIXTURES = Path(__file__).parent / "fixtures" / "client-config"
+PAUSE_ENV = "MSM_TEST_PAUSE_BEFORE_RENAME"
+
+
+def generate_config(home: Home, *args: str, cwd: Path | None = None, env: dict | None = None, binary: Path = MANAGER_BIN):
+    return subprocess.run(
+        [str(binary), "generate-config", *args],
+        env=env or home.env,
+        cwd=cwd or home.home,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def claude_json(home: Home) -> Path:
+    return home.home / ".claude.json"
+
+
+def backups(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(path.name + ".bak.*"))
+
+
+def our_entry(target: str) -> dict:
+    return {"type": "stdio", "command": str(PROXY_BIN.resolve()), "args": ["--target", target]}
+
+
+def test_writes_claude_json_keeping_everything_else_and_is_idempotent(home: Home):
+    original = (FIXTURES / "claude.json").read_bytes()
+    claude_json(home).write_bytes(original)
+    first = generate_config(home)
+    assert first.returncode == 0, first.stderr
+    assert "+ memory  added" in first.stdout
+    assert "restart Claude Code" in first.stdout and "claude mcp list" in first.stdout
+    data = json.loads(claude_json(home).read_text())
+    assert data["mcpServers"]["memory"] == our_entry("memory")
+    assert list(data["mcpServers"]) == ["github", "filesystem", "sentry", "playwright", "memory"]
+    before = json.loads(original)
+    for key in before:
+        if key != "mcpServers":
+            assert data[key] == before[key], key
+    (backup,) = backups(claude_json(home))
+    assert backup.read_bytes() == original
+
+    second = generate_config(home)
+    assert second.returncode == 0, second.stderr
+    assert "already up to date" in second.stdout and "Nothing to change" in second.stdout
+    assert len(backups(claude_json(home))) == 1
+
+    removed = generate_config(home, "--remove")
+    assert removed.returncode == 0, removed.stderr
+    assert "- memory  removed" in removed.stdout
+    assert claude_json(home).read_bytes() == original
+
+
+def test_dry_run_prints_a_diff_and_writes_nothing(home: Home):
+    result = generate_config(home, "--dry-run", "--client", "cursor")
+    assert result.returncode == 0, result.stderr
+    assert "Dry run: nothing was written" in result.stdout
+    assert f"+++ {home.home / '.cursor' / 'mcp.json'}" in result.stdout
+    assert '+      "args": [' in result.stdout
+    assert not (home.home / ".cursor").exists()
+
+
+def test_project_file_and_errors(home: Home, tmp_path: Path):
+    project = tmp_path / "project"
+    project.mkdir()
+    result = generate_config(home, "--client", "claude-code-project", cwd=project)
+    assert result.returncode == 0, result.stderr
+    assert json.loads((project / ".mcp.json").read_text())["mcpServers"]["memory"] == our_entry("memory")
+
+    unknown = generate_config(home, "--targets", "memory,nope")
+    assert unknown.returncode != 0
+    assert "unknown target `nope`; configured targets: memory" in unknown.stderr
+
+    claude_json(home).write_bytes((FIXTURES / "invalid.json").read_bytes())
+    invalid = generate_config(home)
+    assert invalid.returncode != 0
+    assert f"{claude_json(home)}:5:5: not valid JSON" in invalid.stderr
+    assert claude_json(home).read_bytes() == (FIXTURES / "invalid.json").read_bytes()
+
+    scope = generate_config(home, "--client", "cursor", "--scope", "local")
+    assert scope.returncode != 0 and "--scope local applies to --client claude-code only" in scope.stderr
+
+
+def test_missing_proxy_is_an_error_and_writes_nothing(home: Home, tmp_path: Path):
+    lonely = tmp_path / "lonely"
+    lonely.mkdir()
+    binary = lonely / "mcp-session-manager"
+    shutil.copy2(MANAGER_BIN, binary)
+    env = dict(home.env, PATH=str(tmp_path / "empty-path"))
+    result = generate_config(home, env=env, binary=binary)
+    assert result.returncode != 0
+    assert "mcp-session-proxy was not found" in result.stderr
+    assert str(lonely / "mcp-session-proxy") in result.stderr
+    assert not claude_json(home).exists()
+
+
+def test_sidecar_with_target_triple_is_found(home: Home, tmp_path: Path):
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    binary = bundle / "mcp-session-manager"
+    shutil.copy2(MANAGER_BIN, binary)
+    sidecar = bundle / "mcp-session-proxy-x86_64-unknown-linux-gnu"
+    shutil.copy2(PROXY_BIN, sidecar)
+    result = generate_config(home, binary=binary)
+    assert result.returncode == 0, result.stderr
+    entry = json.loads(claude_json(home).read_text())["mcpServers"]["memory"]
+    assert entry["command"] == str(sidecar)
+
+
+def _spawn_paused(home: Home, marker: Path, *args: str) -> subprocess.Popen:
+    env = dict(home.env, **{PAUSE_ENV: str(marker)})
+    return subprocess.Popen(
+        [str(MANAGER_BIN), "generate-config", *args],
+        env=env,
+        cwd=home.home,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_a_crash_at_the_rename_boundary_leaves_the_old_file(home: Home):
+    original = (FIXTURES / "claude.json").read_bytes()
+    claude_json(home).write_bytes(original)
+    marker = home.root / "paused"
+    proc = _spawn_paused(home, marker)
+    wait_until(marker.exists, timeout=20, what="the writer to pause before its rename")
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    assert claude_json(home).read_bytes() == original
+    # What the killed writer left (a complete temp file, a backup) never replaces the config.
+    leftovers = [p.name for p in home.home.iterdir() if ".msm-tmp-" in p.name]
+    assert len(leftovers) == 1
+    json.loads((home.home / leftovers[0]).read_text())
+    marker.unlink()
+    again = generate_config(home)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(claude_json(home).read_text())["mcpServers"]["memory"] == our_entry("memory")
+
+
+def test_killed_at_random_moments_the_file_is_always_old_or_new(home: Home):
+    original = (FIXTURES / "claude.json").read_bytes()
+    rng = random.Random(4)
+    seen = set()
+    for _ in range(15):
+        claude_json(home).write_bytes(original)
+        proc = subprocess.Popen(
+            [str(MANAGER_BIN), "generate-config"], env=home.env, cwd=home.home,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        time.sleep(rng.uniform(0.0, 0.03))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        data = claude_json(home).read_bytes()
+        parsed = json.loads(data)  # never torn
+        state = "new" if "memory" in parsed["mcpServers"] else "old"
+        if state == "old":
+            assert data == original
+        seen.add(state)
+    assert seen, "at least one run observed"
+
+
+def test_a_concurrent_writers_change_survives(home: Home):
+    """Another process rewrites the file while we are paused between our read and our rename:
+    we notice, merge again from its version, and both changes end up in the file."""
+    original = (FIXTURES / "claude.json").read_text()
+    claude_json(home).write_text(original)
+    marker = home.root / "paused"
+    proc = _spawn_paused(home, marker)
+    theirs = original.replace('"numStartups": 412', '"numStartups": 413')
+    pauses = 0
+    deadline = time.monotonic() + 30
+    while proc.poll() is None and time.monotonic() < deadline:
+        if marker.exists():
+            if pauses == 0:
+                claude_json(home).write_text(theirs)  # "Claude Code" writes now
+            pauses += 1
+            marker.unlink()
+        time.sleep(0.01)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    assert pauses == 2, "one merge abandoned, one written"
+    data = json.loads(claude_json(home).read_text())
+    assert data["numStartups"] == 413
+    assert data["mcpServers"]["memory"] == our_entry("memory")
+    (backup,) = backups(claude_json(home))
+    assert backup.read_text() == theirs
+
+
+def _launch_as_written(entry: dict, home: Home, cwd: Path):
+    from mcp import Client, StdioServerParameters
+
+    params = StdioServerParameters(
+        command=entry["command"],
+        args=entry["args"],
+        cwd=str(cwd),
+        env={k: home.env[k] for k in ("HOME", "MCP_SESSION_MANAGER_HOME", "TMPDIR", "PATH")},
+    )
+
+    async def list_tools():
+        async with Client(params, mode="legacy") as client:
+            return await client.list_tools()
+
+    return asyncio.run(asyncio.wait_for(list_tools(), 60))
+
+
+def test_the_generated_entry_answers_tools_list(home: Home, tmp_path: Path):
+    host = start_host(home)
+    try:
+        result = generate_config(home)
+        assert result.returncode == 0, result.stderr
+        entry = json.loads(claude_json(home).read_text())["mcpServers"]["memory"]
+        project = tmp_path / "some-project"
+        project.mkdir()
+        tools = _launch_as_written(entry, home, project)
+        names = {tool.name for tool in tools.tools}
+        assert {"create_entities", "read_graph", "search_nodes"} <= names
+    finally:
+        assert host.stop() == 0
+
+
+CLAUDE = NODE_BIN / "claude"
+
+
+def test_claude_mcp_list_shows_our_servers_connected(home: Home):
+    host = start_host(home)
+    try:
+        claude_json(home).write_bytes((FIXTURES / "claude-same-name.json").read_bytes())
+        result = generate_config(home, "--force")
+        assert result.returncode == 0, result.stderr
+        listed = subprocess.run(
+            [str(CLAUDE), "mcp", "list"], env=home.env, cwd=home.home,
+            capture_output=True, text=True, timeout=120,
+        )
+        line = next((l for l in listed.stdout.splitlines() if l.startswith("memory:")), None)
+        assert line is not None, listed.stdout + listed.stderr
+        assert f"{PROXY_BIN.resolve()} --target memory" in line
+        assert "✔ Connected" in line, listed.stdout
+    finally:
+        assert host.stop() == 0
