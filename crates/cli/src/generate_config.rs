@@ -3,37 +3,27 @@
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use msm_client_config::{
-    Action, ClientDirs, ClientKind, GenerateRequest, Scope, find_proxy_for_current_exe,
-    select_targets,
-};
+use msm_client_config::{ClientDirs, GenerateOptions, find_proxy_for_current_exe};
 
 pub fn run(args: crate::GenerateConfigArgs) -> anyhow::Result<ExitCode> {
-    let client: ClientKind = args.client.parse()?;
-    let scope: Scope = args.scope.parse()?;
-    let dirs = ClientDirs::from_env()?;
-    let action = if args.remove {
-        Action::Remove {
-            targets: (!args.targets.is_empty()).then_some(args.targets),
-        }
-    } else {
-        let state = msm_core::StateDir::from_env().context("finding the state dir")?;
-        let config = msm_core::Config::load(&state.config_path())?;
-        let targets = select_targets(&config, &args.targets)?;
-        let proxy = find_proxy_for_current_exe()?;
-        Action::Write {
-            proxy,
-            targets,
-            force: args.force,
-        }
-    };
-    let report = msm_client_config::generate(&GenerateRequest {
-        client,
-        scope,
-        dirs,
-        action,
+    let options = GenerateOptions {
+        client: args.client.parse()?,
+        scope: args.scope.parse()?,
+        targets: args.targets,
         dry_run: args.dry_run,
-    })?;
+        force: args.force,
+        remove: args.remove,
+        cwd: None,
+    };
+    let state = msm_core::StateDir::from_env().context("finding the state dir")?;
+    // Removing needs no targets: a broken config.toml must not keep our entries in place.
+    let config = match msm_core::Config::load(&state.config_path()) {
+        Err(_) if options.remove => msm_core::Config::default(),
+        loaded => loaded?,
+    };
+    let request =
+        options.into_request(&config, ClientDirs::from_env()?, find_proxy_for_current_exe)?;
+    let report = msm_client_config::generate(&request)?;
     print!("{report}");
     Ok(ExitCode::SUCCESS)
 }

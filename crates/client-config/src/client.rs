@@ -11,10 +11,11 @@ use crate::ConfigWriteError;
 use crate::document::Dialect;
 
 /// An MCP client whose config file we write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ClientKind {
     /// Claude Code, user scope (`~/.claude.json`) or local scope (its project entry).
+    #[default]
     ClaudeCode,
     /// Claude Code's project file `./.mcp.json`, meant to be checked in.
     ClaudeCodeProject,

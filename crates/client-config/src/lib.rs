@@ -54,6 +54,60 @@ pub enum Action {
     Remove { targets: Option<Vec<String>> },
 }
 
+/// The options of `generate-config`: the CLI's flags and the body of `POST /config/generate`
+/// (`{"client": "claude-code", "dry_run": true, ...}`, every field optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GenerateOptions {
+    pub client: ClientKind,
+    pub scope: Scope,
+    /// Only these targets; empty: every enabled one (or, with `remove`, every entry of ours).
+    pub targets: Vec<String>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub remove: bool,
+    /// The project directory for `claude-code-project` and `--scope local` (absolute); the
+    /// process's cwd when absent. The manager API passes the caller's, as its own is no project.
+    pub cwd: Option<PathBuf>,
+}
+
+impl GenerateOptions {
+    /// Checks the options against config.toml and builds the request. `find_proxy` is called
+    /// only when entries are written (removing needs no proxy, even a missing one).
+    pub fn into_request(
+        self,
+        config: &msm_core::Config,
+        mut dirs: ClientDirs,
+        find_proxy: impl FnOnce() -> Result<PathBuf, ConfigWriteError>,
+    ) -> Result<GenerateRequest, ConfigWriteError> {
+        if let Some(cwd) = self.cwd {
+            if !cwd.is_absolute() {
+                return Err(ConfigWriteError::CwdNotAbsolute { path: cwd });
+            }
+            dirs.cwd = cwd;
+        }
+        let action = if self.remove {
+            Action::Remove {
+                targets: (!self.targets.is_empty()).then_some(self.targets),
+            }
+        } else {
+            let targets = select_targets(config, &self.targets)?;
+            Action::Write {
+                proxy: find_proxy()?,
+                targets,
+                force: self.force,
+            }
+        };
+        Ok(GenerateRequest {
+            client: self.client,
+            scope: self.scope,
+            dirs,
+            action,
+            dry_run: self.dry_run,
+        })
+    }
+}
+
 /// Why nothing was written. Every variant leaves the user's file as it was.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigWriteError {
@@ -76,6 +130,8 @@ pub enum ConfigWriteError {
         searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     ProxyNotFound { searched: Vec<PathBuf> },
+    #[error("the project directory `{}` is not absolute", path.display())]
+    CwdNotAbsolute { path: PathBuf },
     #[error("the proxy path `{}` is not absolute; a client launches it from any directory", path.display())]
     ProxyNotAbsolute { path: PathBuf },
     #[error("{}:{line}:{column}: not valid JSON ({reason}); the file was left unchanged", path.display())]
@@ -116,6 +172,7 @@ impl ConfigWriteError {
                 | ConfigWriteError::DisabledTarget { .. }
                 | ConfigWriteError::NoTargets
                 | ConfigWriteError::ProxyNotAbsolute { .. }
+                | ConfigWriteError::CwdNotAbsolute { .. }
         )
     }
 }

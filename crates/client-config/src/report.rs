@@ -45,6 +45,15 @@ impl GenerateReport {
             .filter(|e| matches!(e.outcome, EntryOutcome::Skipped { .. }))
     }
 
+    /// The report as the manager API answers it: the fields, plus `message` (the text the CLI
+    /// prints) and `path` (the file), which the web UI and the tray show.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).expect("a report serialises");
+        value["message"] = serde_json::Value::String(self.to_string());
+        value["path"] = serde_json::Value::String(self.file.display().to_string());
+        value
+    }
+
     fn next_step(&self) -> String {
         let verb = if self.removing { "drops" } else { "loads" };
         match self.client {

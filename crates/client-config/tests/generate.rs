@@ -649,3 +649,71 @@ fn select_targets_checks_names_against_config_toml() {
         .to_string();
     assert!(err.contains("`off` is disabled"), "{err}");
 }
+
+#[test]
+fn options_from_the_api_body_become_requests() {
+    use msm_client_config::GenerateOptions;
+    let config = msm_core::Config::default();
+    let sandbox = Sandbox::new();
+    let options: GenerateOptions = serde_json::from_value(
+        json!({"client": "claude-code-project", "dry_run": true, "cwd": "/work/p"}),
+    )
+    .unwrap();
+    let request = options
+        .into_request(&config, sandbox.dirs.clone(), || {
+            Ok(PathBuf::from("/opt/mcp-session-proxy"))
+        })
+        .unwrap();
+    assert_eq!(request.client, ClientKind::ClaudeCodeProject);
+    assert!(request.dry_run);
+    assert_eq!(
+        request.dirs.config_file(request.client),
+        Path::new("/work/p/.mcp.json")
+    );
+    assert_eq!(
+        request.action,
+        Action::Write {
+            proxy: PathBuf::from("/opt/mcp-session-proxy"),
+            targets: vec!["memory".into()],
+            force: false
+        }
+    );
+    // Removing never looks for the proxy.
+    let remove: GenerateOptions = serde_json::from_value(json!({"remove": true})).unwrap();
+    let request = remove
+        .into_request(&config, sandbox.dirs.clone(), || panic!("not needed"))
+        .unwrap();
+    assert_eq!(request.action, Action::Remove { targets: None });
+    let relative: GenerateOptions = serde_json::from_value(json!({"cwd": "p"})).unwrap();
+    assert!(
+        relative
+            .into_request(&config, sandbox.dirs.clone(), || unreachable!())
+            .unwrap_err()
+            .is_bad_request()
+    );
+    assert!(serde_json::from_value::<GenerateOptions>(json!({"client": "vim"})).is_err());
+    assert!(serde_json::from_value::<GenerateOptions>(json!({"bogus": 1})).is_err());
+
+    // What the API answers: the report's fields plus `message` and `path`.
+    sandbox.put(ClientKind::ClaudeCode, b"{}");
+    let report =
+        generate(&sandbox.request(ClientKind::ClaudeCode, sandbox.write(&["memory"], false)))
+            .unwrap();
+    let body = report.to_json();
+    assert_eq!(
+        body["entries"],
+        json!([{"name": "memory", "outcome": "added"}])
+    );
+    assert_eq!(body["client"], "claude-code");
+    assert_eq!(body["written"], true);
+    assert_eq!(
+        body["path"],
+        sandbox.file(ClientKind::ClaudeCode).to_str().unwrap()
+    );
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("restart Claude Code")
+    );
+}
