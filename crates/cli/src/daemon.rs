@@ -23,6 +23,9 @@ pub fn run(args: crate::DaemonArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(state_dir: StateDir, only: Vec<String>) -> anyhow::Result<ExitCode> {
+    // Before anything else: a SIGTERM that arrives while the host starts must stop it cleanly,
+    // not kill the process with its default action.
+    let mut signals = StopSignals::install();
     let options = HostOptions {
         only: only.clone(),
         ..HostOptions::new(state_dir.clone())
@@ -47,7 +50,10 @@ async fn serve(state_dir: StateDir, only: Vec<String>) -> anyhow::Result<ExitCod
         std::process::id(),
         host.manager_url()
     );
-    let reason = wait_for_stop(&host).await;
+    let reason = tokio::select! {
+        reason = signals.recv() => reason,
+        _ = host.shutdown_requested() => "shutdown requested",
+    };
     tracing::info!("stopping: {reason}");
     host.shutdown().await;
     Ok(ExitCode::SUCCESS)
@@ -80,36 +86,52 @@ async fn ensure_on_running_host(state_dir: &StateDir, port: u16, only: &[String]
     }
 }
 
-async fn wait_for_stop(host: &msm_host::HostHandle) -> &'static str {
+/// SIGINT, SIGTERM and SIGHUP, registered as soon as `install` returns.
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).ok();
-        let mut hangup = signal(SignalKind::hangup()).ok();
-        let term_recv = async {
-            match term.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
+    terminate: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hangup: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    fn install() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                terminate: signal(SignalKind::terminate()).ok(),
+                hangup: signal(SignalKind::hangup()).ok(),
+                interrupt: signal(SignalKind::interrupt()).ok(),
             }
-        };
-        let hangup_recv = async {
-            match hangup.as_mut() {
-                Some(s) => s.recv().await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term_recv => "SIGTERM",
-            _ = hangup_recv => "SIGHUP",
-            _ = host.shutdown_requested() => "shutdown requested",
         }
+        #[cfg(not(unix))]
+        StopSignals {}
     }
-    #[cfg(not(unix))]
-    {
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => "Ctrl-C",
-            _ = host.shutdown_requested() => "shutdown requested",
+
+    async fn recv(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.interrupt) => "SIGINT",
+                _ = next(&mut self.terminate) => "SIGTERM",
+                _ = next(&mut self.hangup) => "SIGHUP",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "Ctrl-C"
         }
     }
 }

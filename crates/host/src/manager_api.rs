@@ -251,10 +251,10 @@ async fn config_reload(State(host): State<AppState>) -> Result<impl IntoResponse
 
 /// The body of `POST /config/generate`, as the CLI's `generate-config` flags.
 #[derive(Debug, Deserialize)]
-#[allow(dead_code)]
-pub struct GenerateRequest {
+pub struct GenerateBody {
     #[serde(default = "default_client")]
     pub client: String,
+    /// Only these targets; empty: every enabled target.
     #[serde(default)]
     pub targets: Vec<String>,
     #[serde(default = "default_scope")]
@@ -274,14 +274,60 @@ fn default_scope() -> String {
     "user".into()
 }
 
+impl From<msm_client_config::ConfigWriteError> for AppError {
+    fn from(error: msm_client_config::ConfigWriteError) -> Self {
+        if error.is_bad_request() {
+            AppError::BadRequest(error.to_string())
+        } else {
+            AppError::Internal(error.to_string())
+        }
+    }
+}
+
+/// Merges our proxy entries into an MCP client's config file (or, `dry_run`, only reports the
+/// diff). Answers the `GenerateReport` of msm-client-config.
 async fn config_generate(
-    State(_host): State<AppState>,
-    body: Option<Json<GenerateRequest>>,
-) -> Result<Json<serde_json::Value>, AppError> {
-    let _request = body.map(|Json(b)| b);
-    Err(AppError::NotImplemented(
-        "config generation through the API is not available in this build yet; run `mcp-session-manager generate-config`".into(),
-    ))
+    State(host): State<AppState>,
+    body: Option<Json<GenerateBody>>,
+) -> Result<Json<msm_client_config::GenerateReport>, AppError> {
+    let body = body.map(|Json(b)| b).unwrap_or(GenerateBody {
+        client: default_client(),
+        targets: Vec::new(),
+        scope: default_scope(),
+        dry_run: false,
+        force: false,
+        remove: false,
+    });
+    let config = host.config();
+    let report = tokio::task::spawn_blocking(move || generate_config(&config, body))
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Json(report))
+}
+
+fn generate_config(
+    config: &msm_core::Config,
+    body: GenerateBody,
+) -> Result<msm_client_config::GenerateReport, msm_client_config::ConfigWriteError> {
+    use msm_client_config::{Action, ClientDirs, GenerateRequest};
+    let action = if body.remove {
+        Action::Remove {
+            targets: (!body.targets.is_empty()).then_some(body.targets),
+        }
+    } else {
+        Action::Write {
+            proxy: msm_client_config::find_proxy_for_current_exe()?,
+            targets: msm_client_config::select_targets(config, &body.targets)?,
+            force: body.force,
+        }
+    };
+    msm_client_config::generate(&GenerateRequest {
+        client: body.client.parse()?,
+        scope: body.scope.parse()?,
+        dirs: ClientDirs::from_env()?,
+        action,
+        dry_run: body.dry_run,
+    })
 }
 
 async fn ui_index(headers: HeaderMap, State(host): State<AppState>) -> Response {

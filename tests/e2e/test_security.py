@@ -1,0 +1,118 @@
+"""Every port of the host (the memory target's and the manager's) answers loopback only:
+a foreign Origin or Host is 403, a missing or wrong token is 401, /health is open, and hostile
+headers never crash anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from _host_util import jsonrpc, raw_bytes_request, raw_request
+
+MCP_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+
+
+def ports_and_paths(host):
+    return [(host.ports["memory"], "/mcp", "POST"), (host.manager_port, "/status", "GET")]
+
+
+def test_health_is_open_and_says_only_alive(host):
+    for port in (host.ports["memory"], host.manager_port):
+        status, _, body = raw_request(port, "GET", "/health")
+        assert status == 200
+        assert b"token" not in body and b"version" not in body
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [None, "Bearer wrong", "Basic abc", "Bearer ", "bearer"],
+)
+def test_missing_or_wrong_token_is_401(host, auth):
+    for port, path, method in ports_and_paths(host):
+        headers = dict(MCP_HEADERS)
+        if auth is not None:
+            headers["Authorization"] = auth
+        body = jsonrpc("tools/list") if method == "POST" else None
+        status, response_headers, _ = raw_request(port, method, path, headers, body)
+        assert status == 401, (port, path, auth)
+        assert response_headers.get("www-authenticate", "").lower().startswith("bearer")
+
+
+@pytest.mark.parametrize(
+    "origin",
+    ["http://evil.example", "https://attacker.test:3199", "null", "http://localhost.evil.example", "file://"],
+)
+def test_foreign_origin_is_403_even_with_the_token(host, origin):
+    for port, path, method in ports_and_paths(host):
+        headers = host.headers() | MCP_HEADERS | {"Origin": origin}
+        status, _, _ = raw_request(port, method, path, headers, jsonrpc("tools/list") if method == "POST" else None)
+        assert status == 403, (port, path, origin)
+
+
+@pytest.mark.parametrize("origin", ["http://127.0.0.1:5173", "http://localhost", "http://[::1]:8080"])
+def test_loopback_origin_is_allowed(host, origin):
+    status, _, _ = raw_request(host.manager_port, "GET", "/status", host.headers() | {"Origin": origin})
+    assert status == 200
+
+
+def test_dns_rebinding_host_is_403(host):
+    for port, path, method in ports_and_paths(host):
+        headers = host.headers() | MCP_HEADERS | {"Host": f"evil.example:{port}"}
+        status, _, _ = raw_request(port, method, path, headers, jsonrpc("tools/list") if method == "POST" else None)
+        assert status == 403
+
+
+def test_web_ui_gets_the_token_only_for_loopback(host):
+    status, _, body = raw_request(host.manager_port, "GET", "/")
+    assert status == 200
+    assert f'<meta name="msm-token" content="{host.home.token}">'.encode() in body
+    status, _, body = raw_request(host.manager_port, "GET", "/", {"Host": "evil.example"})
+    assert status == 403 and host.home.token.encode() not in body
+
+
+@pytest.mark.parametrize(
+    "project",
+    ["relative/dir", "/tmp/../etc", "/nonexistent/dir", "..", "/a/b/../../..", "x" * 20000, "/tmp/\u00e9t\u00e9"],
+    ids=["relative", "dotdot", "missing", "bare-dotdot", "deep-dotdot", "huge", "latin1"],
+)
+def test_project_path_tricks_never_crash(host, project):
+    headers = host.headers() | MCP_HEADERS | {"Mcp-Project-Path": project.encode("utf-8").decode("latin-1")}
+    init = jsonrpc("initialize", {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}})
+    status, _, _ = raw_request(host.ports["memory"], "POST", "/mcp", headers, init)
+    assert status in (200, 400, 431), status
+    status, _, _ = raw_request(host.ports["memory"], "GET", "/health")
+    assert status == 200
+    status, body = host.api("GET", "/sessions")
+    assert status == 200
+    for session in body["sessions"]:
+        assert session["project_path"] in (None, "/nonexistent/dir"), "only plain absolute paths are kept"
+
+
+@pytest.mark.parametrize(
+    "raw_header",
+    [
+        b"Mcp-Project-Path: /tmp/a\x00b\r\n",
+        b"Mcp-Project-Path: \xff\xfe\xfd\r\n",
+        b"Origin: \xff\r\n",
+        b"Authorization: Bearer \xff\xff\r\n",
+        b"Mcp-Session-Id: \xff\r\n",
+        b"X-Huge: " + b"a" * 200_000 + b"\r\n",
+        b"Mcp-Project-Path: " + b"/x" * 40_000 + b"\r\n",
+    ],
+    ids=["nul-path", "non-utf8-path", "non-utf8-origin", "non-utf8-token", "non-utf8-session", "huge-header", "huge-path"],
+)
+def test_hostile_headers_never_crash(host, raw_header):
+    token = host.home.token.encode()
+    body = jsonrpc("tools/list")
+    request = (
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " + token + b"\r\n"
+        b"Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+        + raw_header
+        + b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    raw_bytes_request(host.ports["memory"], request)
+    raw_bytes_request(host.manager_port, request.replace(b"POST /mcp", b"POST /shutdown").replace(b"Authorization: Bearer " + token, b"Authorization: Bearer nope"))
+    assert host.proc.poll() is None, "host still running"
+    status, _, _ = raw_request(host.ports["memory"], "GET", "/health")
+    assert status == 200
+    status, _ = host.api("GET", "/status")
+    assert status == 200
