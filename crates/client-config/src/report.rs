@@ -45,13 +45,31 @@ impl GenerateReport {
             .filter(|e| matches!(e.outcome, EntryOutcome::Skipped { .. }))
     }
 
-    /// The report as the manager API answers it: the fields, plus `message` (the text the CLI
-    /// prints) and `path` (the file), which the web UI and the tray show.
+    /// The report as the manager API answers it: the fields, plus `message` (the CLI's text
+    /// without the diff, which is in `diff`), `path` (the file) and `skipped` (name, reason),
+    /// which the web UI and the tray show.
     pub fn to_json(&self) -> serde_json::Value {
         let mut value = serde_json::to_value(self).expect("a report serialises");
-        value["message"] = serde_json::Value::String(self.to_string());
+        value["message"] = serde_json::Value::String(self.summary());
         value["path"] = serde_json::Value::String(self.file.display().to_string());
+        value["skipped"] = self
+            .skipped()
+            .map(|e| match &e.outcome {
+                EntryOutcome::Skipped { reason } => {
+                    serde_json::json!({"name": e.name, "reason": reason})
+                }
+                _ => unreachable!("filtered"),
+            })
+            .collect();
         value
+    }
+
+    /// What `Display` prints, without the dry run's diff.
+    pub fn summary(&self) -> String {
+        let mut text = String::new();
+        self.write_text(&mut text, false)
+            .expect("writing to a String");
+        text
     }
 
     fn next_step(&self) -> String {
@@ -84,6 +102,12 @@ impl GenerateReport {
 
 impl fmt::Display for GenerateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_text(f, true)
+    }
+}
+
+impl GenerateReport {
+    fn write_text(&self, f: &mut dyn fmt::Write, with_diff: bool) -> fmt::Result {
         writeln!(
             f,
             "{} config: {} (under {})",
@@ -116,12 +140,14 @@ impl fmt::Display for GenerateReport {
             writeln!(f, "  {mark} {:<width$}  {text}", entry.name)?;
         }
         if self.dry_run {
-            if self.changed {
+            if self.changed && with_diff {
                 writeln!(f, "Dry run: nothing was written. The change would be:")?;
                 f.write_str(&self.diff)?;
                 if !self.diff.ends_with('\n') {
                     writeln!(f)?;
                 }
+            } else if self.changed {
+                writeln!(f, "Dry run: nothing was written; `diff` shows the change.")?;
             } else {
                 writeln!(f, "Dry run: the file needs no change.")?;
             }
