@@ -176,14 +176,21 @@ fn merge_into_servers(text: &str, style: &Style, servers: &Object, action: &Merg
                     Some(member) => {
                         let existing = member.value.to_value();
                         let ours = is_our_entry(&existing);
-                        if ours && existing == *wanted {
+                        if ours && same_launch(&existing, wanted) {
                             EntryOutcome::Unchanged
                         } else if ours || *force {
+                            // Ours keeps the keys the user added (`env`, say); a foreign entry
+                            // is replaced whole.
+                            let value = if ours {
+                                with_launch_of(&existing, wanted)
+                            } else {
+                                wanted.clone()
+                            };
                             let indent = line_indent(text, member.key_span.start);
                             let rendered = if style.is_compact(text, servers) {
-                                compact(wanted)
+                                compact(&value)
                             } else {
-                                style.render(wanted, indent)
+                                style.render(&value, indent)
                             };
                             edits.push((member.value.span.clone(), rendered));
                             if ours {
@@ -288,6 +295,25 @@ fn all_added(entries: &[(String, Value)]) -> Vec<EntryReport> {
             outcome: EntryOutcome::Added,
         })
         .collect()
+}
+
+/// The keys that say how a client launches an entry; the others (`env`, ...) are the user's.
+const LAUNCH_KEYS: [&str; 3] = ["type", "command", "args"];
+
+fn same_launch(existing: &Value, wanted: &Value) -> bool {
+    LAUNCH_KEYS.iter().all(|k| existing.get(k) == wanted.get(k))
+}
+
+/// `existing` with the launch keys of `wanted`, in place, other keys kept in their order.
+fn with_launch_of(existing: &Value, wanted: &Value) -> Value {
+    let mut merged = existing.as_object().cloned().unwrap_or_default();
+    for key in LAUNCH_KEYS {
+        match wanted.get(key) {
+            Some(value) => merged.insert(key.to_owned(), value.clone()),
+            None => merged.remove(key),
+        };
+    }
+    Value::Object(merged)
 }
 
 fn command_of(entry: &Value) -> Option<String> {
@@ -717,6 +743,31 @@ mod tests {
     }
 
     #[test]
+    fn our_entries_keep_the_keys_the_user_added() {
+        let text = "{\"mcpServers\": {\n  \"m\": {\"command\": \"/old/mcp-session-proxy\", \"env\": {\"RUST_LOG\": \"debug\"}, \"args\": []}\n}}";
+        let merged = run(text, &write(&["m"], false));
+        assert_eq!(merged.entries[0].outcome, EntryOutcome::Updated);
+        let value: Value = serde_json::from_str(&merged.text).unwrap();
+        assert_eq!(
+            value["mcpServers"]["m"],
+            json!({"command": "/opt/msm/mcp-session-proxy", "env": {"RUST_LOG": "debug"}, "args": ["--target", "m"], "type": "stdio"})
+        );
+        let keys: Vec<&String> = value["mcpServers"]["m"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(
+            keys,
+            ["command", "env", "args", "type"],
+            "order kept, new keys last"
+        );
+        let again = run(&merged.text, &write(&["m"], false));
+        assert_eq!(again.entries[0].outcome, EntryOutcome::Unchanged);
+        assert_eq!(again.text, merged.text);
+    }
+
+    #[test]
     fn local_scope_creates_the_project_levels() {
         let path = vec![
             "projects".to_owned(),
@@ -811,5 +862,150 @@ mod tests {
             );
         }
         assert!(!is_our_entry(&json!({"url": "http://x/mcp-session-proxy"})));
+    }
+}
+
+#[cfg(test)]
+mod property_tests {
+    //! Random documents in random styles: the merge always yields valid JSON with exactly our
+    //! entries added, and removing them gives back the original bytes.
+    use super::*;
+    use serde_json::json;
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    struct Random(u64);
+    impl Random {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    fn random_value(random: &mut Random, depth: u32) -> Value {
+        match random.below(if depth > 3 { 4 } else { 6 }) {
+            0 => Value::Null,
+            1 => json!(random.below(2) == 0),
+            2 => json!(random.below(1_000_000) as f64 / 7.0),
+            3 => json!(["é", "😀", "a\"b\\c\n", "plain"][random.below(4) as usize]),
+            4 => Value::Array(
+                (0..random.below(4))
+                    .map(|_| random_value(random, depth + 1))
+                    .collect(),
+            ),
+            _ => Value::Object(
+                (0..random.below(5))
+                    .map(|i| {
+                        (
+                            format!("k{i}-{}", random.below(100)),
+                            random_value(random, depth + 1),
+                        )
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn styled(value: &Value, random: &mut Random) -> String {
+        let text = match random.below(4) {
+            0 => serde_json::to_string(value).unwrap(),
+            n => {
+                let unit: &[u8] = [b"  ".as_slice(), b"    ", b"\t"][n as usize - 1];
+                let mut out = Vec::new();
+                let formatter = serde_json::ser::PrettyFormatter::with_indent(unit);
+                let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+                serde::Serialize::serialize(value, &mut serializer).unwrap();
+                String::from_utf8(out).unwrap()
+            }
+        };
+        let text = if random.below(3) == 0 {
+            text.replace('\n', "\r\n")
+        } else {
+            text
+        };
+        if random.below(2) == 0 {
+            format!("{text}\n")
+        } else {
+            text
+        }
+    }
+
+    #[test]
+    fn random_documents_merge_and_unmerge_exactly() {
+        let mut random = Random(0x9E37_79B9_7F4A_7C15);
+        let key_path = vec!["mcpServers".to_owned()];
+        for round in 0..400 {
+            let mut document = match random_value(&mut random, 0) {
+                Value::Object(map) => map,
+                _ => serde_json::Map::new(),
+            };
+            if random.below(3) != 0 {
+                let servers: serde_json::Map<String, Value> = (0..random.below(4))
+                    .map(|i| {
+                        (
+                            format!("foreign{i}"),
+                            json!({"command": "npx", "args": ["-y", "x"]}),
+                        )
+                    })
+                    .collect();
+                document.insert("mcpServers".into(), Value::Object(servers));
+            }
+            let original_value = Value::Object(document);
+            let original = styled(&original_value, &mut random);
+            let names: Vec<String> = (0..1 + random.below(3)).map(|i| format!("t{i}")).collect();
+            let entries: Vec<(String, Value)> = names
+                .iter()
+                .map(|n| (n.clone(), json!({"type": "stdio", "command": "/p/mcp-session-proxy", "args": ["--target", n]})))
+                .collect();
+            let action = MergeAction::Write {
+                entries: entries.clone(),
+                force: false,
+            };
+            let merged = merge(&original, Dialect::Json, &key_path, &action).unwrap();
+            let result: Value = serde_json::from_str(&merged.text)
+                .unwrap_or_else(|e| panic!("round {round}: invalid JSON {e}:\n{}", merged.text));
+            // Parsed from the text, as `result` is (serde_json's float parsing is not exact).
+            let original_value: Value = serde_json::from_str(&original).unwrap();
+            let mut expected = original_value.clone();
+            let servers = expected
+                .as_object_mut()
+                .unwrap()
+                .entry("mcpServers")
+                .or_insert_with(|| json!({}));
+            for (name, value) in &entries {
+                servers
+                    .as_object_mut()
+                    .unwrap()
+                    .insert(name.clone(), value.clone());
+            }
+            assert_eq!(
+                result, expected,
+                "round {round}:\n{original}\n->\n{}",
+                merged.text
+            );
+            let removed = merge(
+                &merged.text,
+                Dialect::Json,
+                &key_path,
+                &MergeAction::Remove { only: None },
+            )
+            .unwrap();
+            if original_value.get("mcpServers").is_some() {
+                assert_eq!(removed.text, original, "round {round}");
+            } else {
+                let value: Value = serde_json::from_str(&removed.text).unwrap();
+                let mut without = value.as_object().unwrap().clone();
+                assert_eq!(
+                    without.remove("mcpServers"),
+                    Some(json!({})),
+                    "round {round}"
+                );
+                assert_eq!(Value::Object(without), original_value, "round {round}");
+            }
+        }
     }
 }
