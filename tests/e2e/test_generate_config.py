@@ -269,3 +269,30 @@ def test_claude_mcp_list_shows_our_servers_connected(home: Home):
         assert "✔ Connected" in line, listed.stdout
     finally:
         assert host.stop() == 0
+
+
+def _claude_mcp_list(home: Home, cwd: Path) -> str:
+    listed = subprocess.run(
+        [str(CLAUDE), "mcp", "list"], env=home.env, cwd=cwd, capture_output=True, text=True, timeout=120,
+    )
+    return listed.stdout + listed.stderr
+
+
+def test_local_scope_is_seen_by_claude_code_in_that_project_only(home: Home, tmp_path: Path):
+    host = start_host(home)
+    try:
+        project = tmp_path / "project"
+        project.mkdir()
+        result = generate_config(home, "--scope", "local", cwd=project)
+        assert result.returncode == 0, result.stderr
+        data = json.loads(claude_json(home).read_text())
+        assert data["projects"][str(project)]["mcpServers"]["memory"] == our_entry("memory")
+        assert "mcpServers" not in data
+        inside = _claude_mcp_list(home, project)
+        line = next((l for l in inside.splitlines() if l.startswith("memory:")), None)
+        assert line is not None, inside
+        assert "✔ Connected" in line, inside
+        elsewhere = _claude_mcp_list(home, home.home)
+        assert not any(l.startswith("memory:") for l in elsewhere.splitlines()), elsewhere
+    finally:
+        assert host.stop() == 0
