@@ -70,22 +70,32 @@ where
             });
         }),
     );
+    let mcp = Router::new()
+        .route_service("/mcp", service)
+        .layer(middleware::from_fn(get_needs_session));
+    McpRouter {
+        router: guarded_target_router(target, mcp, guard, registry),
+        session_manager,
+    }
+}
+
+/// Puts a target's MCP router (serving `/mcp`, or `/sse` and friends) behind what every target
+/// port has: session tracking on every MCP route, the open `GET /health`, and the security
+/// guard in front of everything.
+pub fn guarded_target_router(
+    target: &str,
+    mcp: Router,
+    guard: Arc<Guard>,
+    registry: Arc<SessionRegistry>,
+) -> Router {
     let tracker = Tracker {
         registry,
         target: target.to_owned(),
     };
-    let mcp = Router::new()
-        .route_service("/mcp", service)
-        .layer(middleware::from_fn(get_needs_session))
-        .layer(middleware::from_fn_with_state(tracker, sessions::track));
-    let router = Router::new()
+    Router::new()
         .route("/health", get(security::health))
-        .merge(mcp)
-        .layer(middleware::from_fn_with_state(guard, security::check));
-    McpRouter {
-        router,
-        session_manager,
-    }
+        .merge(mcp.layer(middleware::from_fn_with_state(tracker, sessions::track)))
+        .layer(middleware::from_fn_with_state(guard, security::check))
 }
 
 /// A `GET /mcp` without `Mcp-Session-Id` cannot open a session's stream: the spec's answer is
