@@ -130,11 +130,15 @@ pub fn describe_config_result(result: &Value) -> String {
         .get("message")
         .and_then(Value::as_str)
         .map(str::to_owned);
-    let path = result.get("path").and_then(Value::as_str);
+    let path = ["path", "file"]
+        .iter()
+        .find_map(|key| result.get(*key).and_then(Value::as_str));
     let mut text = message.unwrap_or_else(|| match path {
         Some(path) => format!("Updated {path}."),
         None => "Claude Code's config is up to date.".to_owned(),
     });
-    text.push_str(" Restart Claude Code, then run `claude mcp list` to check.");
+    if !text.to_lowercase().contains("restart") {
+        text.push_str(" Restart Claude Code, then run “claude mcp list” to check.");
+    }
     text
 }

@@ -162,6 +162,17 @@
     return parts[parts.length - 1] || trimmed;
   }
 
+  /** A path as text with line-break opportunities after each separator. */
+  function pathText(path) {
+    const parts = String(path).split(/(?<=[\\/])/);
+    const out = [];
+    parts.forEach((part, i) => {
+      if (i > 0) out.push(h("wbr"));
+      out.push(part);
+    });
+    return out;
+  }
+
   // ---------------------------------------------------------------- API
 
   class ApiError extends Error {
@@ -193,7 +204,7 @@
     try {
       response = await fetch(path, init);
     } catch (err) {
-      setReachable(false, "The manager API does not answer. Is the tray app or `mcp-session-manager daemon` running?");
+      setReachable(false, "The manager API does not answer. Is the tray app or “mcp-session-manager daemon” running? Retrying every 2 s.");
       throw new ApiError("manager not reachable", 0, null);
     }
     const text = await response.text();
@@ -234,6 +245,9 @@
     state.mode = mode;
     const labels = { live: "live", polling: "polling every 2 s", offline: "offline", connecting: "connecting" };
     $("connection").dataset.state = mode;
+    // What is on screen may be stale while offline: the stylesheet dims it.
+    if (mode === "offline") document.body.dataset.offline = "true";
+    else delete document.body.dataset.offline;
     $("connection-label").textContent = labels[mode] || mode;
   }
 
@@ -242,6 +256,8 @@
   const RUNNING_STATES = new Set(["running", "starting", "restarting", "reachable", "backoff"]);
 
   function targetState(target) {
+    const reachable = pick(target, "reachable");
+    if (isRemote(target) && typeof reachable === "boolean") return reachable ? "reachable" : "unreachable";
     const raw = pick(target, "state", "status");
     const value = raw && typeof raw === "object" ? pick(raw, "state", "name", "kind") : raw;
     return typeof value === "string" ? value.toLowerCase().replace(/[_\s]+/g, "-") : "unknown";
@@ -277,8 +293,8 @@
 
     const details = [];
     if (lastError) details.push(h("span", { class: "error", title: String(lastError) }, String(lastError)));
-    if (url && isRemote(target)) details.push(h("span", { class: "path" }, String(url)));
-    if (logPath) details.push(h("span", { class: "path", title: "Log file" }, String(logPath)));
+    if (url && isRemote(target)) details.push(h("span", { class: "path" }, pathText(url)));
+    if (logPath) details.push(h("span", { class: "path", title: "Log file" }, pathText(logPath)));
     if (enabled === false) details.push(h("span", { class: "muted" }, "disabled in config.toml (starts on demand)"));
 
     let actions;
@@ -296,7 +312,7 @@
     return h("tr", { dataset: { target: name, state: stateName } },
       h("td", {}, h("span", { class: "name" }, name), kind ? h("span", { class: "kind" }, String(kind)) : null),
       h("td", { class: "state" }, h("span", { class: `badge state-${stateName}` }, stateName)),
-      h("td", {}, transport ? String(transport) : DASH,
+      h("td", { class: "nowrap" }, transport ? String(transport) : DASH,
         served && served !== transport ? h("span", { class: "kind" }, `served as ${served}`) : null),
       h("td", { class: "num mono" }, pick(target, "port") ?? DASH),
       h("td", { class: "num mono" }, pick(target, "pid") ?? DASH),
@@ -339,7 +355,11 @@
     const parts = [];
     const version = pick(status, "version");
     if (version) parts.push(`v${version}`);
-    const uptime = formatDuration(pick(status, "uptime_secs", "uptime_seconds", "uptime"));
+    // From started_at when known, so that the line stays true between events.
+    const startedAt = asDate(pick(status, "started_at"));
+    const uptime = formatDuration(startedAt
+      ? Math.max(0, (Date.now() - startedAt.getTime()) / 1000)
+      : pick(status, "uptime_secs", "uptime_seconds", "uptime"));
     if (uptime) parts.push(`up ${uptime}`);
     const managerPort = pick(status, "manager.port", "manager_port", "port");
     if (managerPort) parts.push(`manager on 127.0.0.1:${managerPort}`);
@@ -378,7 +398,7 @@
       h("td", {}, String(pick(session, "target", "daemon", "server") || DASH),
         protocol ? h("span", { class: "kind" }, String(protocol)) : null),
       h("td", {}, project
-        ? [h("span", { class: "name" }, baseName(String(project))), h("span", { class: "path muted", title: String(project) }, String(project))]
+        ? [h("span", { class: "name" }, baseName(String(project))), h("span", { class: "path muted", title: String(project) }, pathText(project))]
         : h("span", { class: "muted" }, DASH)),
       h("td", {}, timeCell(pick(session, "started", "started_at", "startedAt", "created_at"))),
       h("td", {}, timeCell(pick(session, "last_seen", "last_seen_at", "lastSeen"))),
@@ -423,7 +443,7 @@
       h("td", {},
         h("span", { class: "name" }, label),
         missing ? h("span", { class: "missing-tag", title: "The database file is gone" }, "file missing") : null,
-        path ? h("span", { class: "path muted", title: String(path) }, String(path)) : null),
+        path ? h("span", { class: "path muted", title: String(path) }, pathText(path)) : null),
       h("td", { class: "num", dataset: { count: "entities" } }, showNumber(dbCount(db, "entities"))),
       h("td", { class: "num", dataset: { count: "relations" } }, showNumber(dbCount(db, "relations"))),
       h("td", { class: "num", dataset: { count: "observations" } }, showNumber(dbCount(db, "observations"))),
@@ -567,7 +587,12 @@
     const message = pick(result, "message", "summary");
     if (message) parts.push(String(message));
     else if (path) parts.push(`${dryRun ? "Would update" : "Updated"} ${path}.`);
-    const skipped = listFrom(pick(result, "skipped") || [], "entries");
+    let skipped = listFrom(pick(result, "skipped") || [], "entries");
+    if (skipped.length === 0) {
+      // Without a `skipped` list, read the per-entry outcomes.
+      skipped = listFrom(pick(result, "entries") || [], "items")
+        .filter((e) => e && typeof e === "object" && /skipped/i.test(String(pick(e, "outcome", "status", "kind") || "")));
+    }
     if (skipped.length) {
       parts.push(`Skipped: ${skipped.map((s) => (typeof s === "string" ? s : `${pick(s, "name") || "?"} (${pick(s, "reason") || "not ours"})`)).join(", ")}.`);
     }
@@ -619,7 +644,8 @@
     try {
       const result = await api("/config/generate", { method: "POST", body: { client: "claude-code", dry_run: false } });
       summary.className = "result-ok";
-      summary.textContent = `${describeResult(result, false) || "Config written."} Restart Claude Code, then run \`claude mcp list\` to check.`;
+      const text = describeResult(result, false) || "Config written.";
+      summary.textContent = /restart/i.test(text) ? text : `${text} Restart Claude Code, then run “claude mcp list” to check.`;
       apply.textContent = "Written";
       toast("Claude Code config written", "ok");
     } catch (err) {
@@ -652,11 +678,25 @@
     }
   }
 
+  /** Shows (or clears) why a section could not be loaded, e.g. a feature missing in this build. */
+  function sectionError(id, err) {
+    const el = $(id);
+    if (!err || err.status === 0 || err.status === 401) {
+      el.hidden = true; // unreachable or unauthorised: the banner says why
+      return;
+    }
+    el.textContent = err.message;
+    el.hidden = false;
+  }
+
   async function refreshSessions() {
     try {
       state.sessions = listFrom(await api("/sessions"), "sessions", "items");
+      sectionError("sessions-error", null);
       renderSessions();
-    } catch (_) { /* the banner says why */ }
+    } catch (err) {
+      sectionError("sessions-error", err);
+    }
   }
 
   async function refreshDbs(force) {
@@ -665,8 +705,11 @@
     state.lastDbsRefresh = now;
     try {
       state.dbs = listFrom(await api("/memory/dbs"), "dbs", "databases", "items");
+      sectionError("dbs-error", null);
       renderDbs();
-    } catch (_) { /* the banner says why */ }
+    } catch (err) {
+      sectionError("dbs-error", err);
+    }
   }
 
   async function refreshAll() {
@@ -817,7 +860,7 @@
       loadGraph();
     });
     // Relative times ("12 s ago") stay true without a refresh.
-    setInterval(() => { renderSessions(); renderDbs(); }, 10000);
+    setInterval(() => { renderSummary(); renderSessions(); renderDbs(); }, 10000);
 
     if (!token) {
       setReachable(false, "This page has no API token. Open it from the tray menu (\"Open dashboard\") or at the manager's own address.", "No API token");

@@ -1,0 +1,247 @@
+"""The web UI, as a user sees it: the real page served by a real `mcp-session-manager daemon`,
+driven in headless Chromium (playwright-core, tests/e2e/ui/browser.js) while real MCP clients
+use the host. Screenshots land in each test's tmp dir (light and dark)."""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import anyio
+import pytest
+
+from conftest import NODE_MODULES, REPO, wait_until
+from _host_util import mcp_client
+
+BROWSER_JS = REPO / "tests" / "e2e" / "ui" / "browser.js"
+CHROMIUM = os.environ.get("MSM_CHROMIUM", "/usr/bin/chromium")
+
+
+class Browser:
+    """One headless Chromium page, driven through browser.js one JSON line at a time."""
+
+    def __init__(self, tmp_path: Path, color_scheme: str = "light"):
+        env = dict(os.environ, MSM_COLOR_SCHEME=color_scheme, MSM_PEERS_NODE_MODULES=str(NODE_MODULES), MSM_CHROMIUM=CHROMIUM)
+        self.log = open(tmp_path / "browser.stderr", "wb")
+        self.proc = subprocess.Popen(
+            ["node", str(BROWSER_JS)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True, env=env
+        )
+        self.shots = tmp_path
+        ready = self._read(60)
+        assert ready.get("ok"), f"browser did not start: {ready}"
+
+    def _read(self, timeout: float) -> dict:
+        readable, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not readable:
+            raise TimeoutError(f"browser.js did not answer within {timeout}s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise AssertionError(f"browser.js exited ({self.proc.poll()})")
+        return json.loads(line)
+
+    def __call__(self, cmd: str, timeout: float = 60, **args):
+        self.proc.stdin.write(json.dumps({"cmd": cmd, **args}) + "\n")
+        self.proc.stdin.flush()
+        answer = self._read(timeout)
+        if not answer.get("ok"):
+            console = self.console_text()
+            raise AssertionError(f"{cmd} {args}: {answer.get('error')}\npage console:\n{console}")
+        return answer.get("value")
+
+    def console_text(self) -> str:
+        try:
+            self.proc.stdin.write(json.dumps({"cmd": "console"}) + "\n")
+            self.proc.stdin.flush()
+            return "\n".join(self._read(10).get("value") or [])
+        except Exception as e:  # the browser itself is gone
+            return f"(no console: {e})"
+
+    def wait(self, selector: str, text: str | None = None, timeout_ms: int = 15000, state: str = "visible"):
+        args = {"selector": selector, "timeout": timeout_ms, "state": state}
+        if text is not None:
+            args["text"] = text
+        return self("wait", **args)
+
+    def text(self, selector: str) -> str:
+        return self("text", selector=selector)
+
+    def screenshot(self, name: str, scheme: str | None = None) -> Path:
+        """A full-page screenshot (scrolled to the top; colour transitions settled)."""
+        if scheme:
+            self("color_scheme", scheme=scheme)
+        self("eval", expression="window.scrollTo(0, 0)")
+        time.sleep(0.4)
+        path = self.shots / f"{name}.png"
+        self("screenshot", path=str(path))
+        assert path.stat().st_size > 10_000, "a screenshot of a rendered page is not tiny"
+        return path
+
+    def close(self):
+        if self.proc.poll() is None:
+            try:
+                self("close", timeout=15)
+            except Exception:
+                pass
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+
+@pytest.fixture
+def browser(tmp_path):
+    if not Path(CHROMIUM).exists() or shutil.which("node") is None:
+        pytest.skip(f"needs {CHROMIUM} and node (see scripts/install-deps.sh)")
+    b = Browser(tmp_path)
+    yield b
+    errors = [line for line in b.console_text().splitlines() if line.startswith("pageerror")]
+    b.close()
+    assert errors == [], f"the page threw: {errors}"
+
+
+def target_row(name: str) -> str:
+    return f'#targets-table tr[data-target="{name}"]'
+
+
+def use_memory(host, project: Path, instance: str, calls=()):
+    """Opens a stateless (2026-07-28) session of the memory target for `project` with the
+    official SDK, lists the tools and makes `calls` (tool name, arguments); the host keeps
+    counting the session after the client is gone (until it idles out)."""
+    headers = host.headers(project) | {"Mcp-Proxy-Instance": instance}
+
+    async def go():
+        async with mcp_client(host.url(), headers, "2026-07-28") as client:
+            await client.list_tools()
+            results = []
+            for name, arguments in calls:
+                result = await client.call_tool(name, arguments)
+                assert not result.is_error, result
+                results.append(result)
+            return results
+
+    return anyio.run(go)
+
+
+def test_targets_table_shows_memory_running_and_a_new_session_appears_live(host, browser, tmp_path):
+    browser("goto", url=host.manager_url + "/")
+    browser.wait(f"{target_row('memory')} .badge", text="running")
+    assert browser.text(f"{target_row('memory')} td.num") == str(host.ports["memory"])
+    assert browser.wait("#connection[data-state='live']")
+    browser.wait("#sessions-empty")
+
+    project = tmp_path / "webshop"
+    project.mkdir()
+    use_memory(host, project, "ui-test-instance")
+    # No reload: the SSE stream (or the polling fallback) brings the session in.
+    row = '#sessions-table tr[data-session="proxy:ui-test-instance"]'
+    browser.wait(row, text="webshop")
+    assert str(project) in browser.text(row)
+    assert browser.text(f"{target_row('memory')} td:nth-child(6)") == "1", "sessions column of memory"
+    shot = browser.screenshot("servers-and-sessions-light")
+    browser.screenshot("servers-and-sessions-dark", scheme="dark")
+    print(f"screenshots: {shot.parent}")
+
+
+def test_stop_and_start_buttons_drive_the_target(host, browser):
+    browser("goto", url=host.manager_url + "/")
+    browser.wait(f"{target_row('memory')} .badge", text="running")
+    browser("click", selector=f"{target_row('memory')} button[data-action='stop']")
+    browser.wait(f"{target_row('memory')} .badge", text="stopped")
+    status, body = host.api("GET", "/status")
+    assert [t["state"] for t in body["targets"] if t["name"] == "memory"] == ["stopped"]
+    browser("click", selector=f"{target_row('memory')} button[data-action='start']")
+    browser.wait(f"{target_row('memory')} .badge", text="running")
+    wait_until(lambda: host.api("GET", "/status")[1]["targets"][0]["state"] == "running", what="memory running again")
+
+
+def test_memory_db_appears_with_counts_and_the_graph_browser_finds_an_entity(host, browser, tmp_path):
+    project = tmp_path / "atlas"
+    project.mkdir()
+    entities = [
+        {"name": "Ada Lovelace", "entityType": "person", "observations": ["Wrote the first program", "Worked with Babbage"]},
+        {"name": "Analytical Engine", "entityType": "machine", "observations": ["Designed by Charles Babbage"]},
+        {"name": "Charles Babbage", "entityType": "person", "observations": []},
+    ]
+    relations = [
+        {"from": "Ada Lovelace", "to": "Analytical Engine", "relationType": "programmed"},
+        {"from": "Charles Babbage", "to": "Analytical Engine", "relationType": "designed"},
+    ]
+    use_memory(
+        host, project, "ui-graph-instance",
+        calls=[("create_entities", {"entities": entities}), ("create_relations", {"relations": relations})],
+    )
+    status, body = host.api("GET", "/memory/dbs")
+    assert status == 200, body
+    mine = [db for db in body["dbs"] if str(project) in json.dumps(db)]
+    assert len(mine) == 1, body
+    db_id = mine[0]["id"]
+
+    browser("goto", url=host.manager_url + "/")
+    row = f'#dbs-table tr[data-db="{db_id}"]'
+    browser.wait(row, text="atlas")
+    assert browser.text(f"{row} td[data-count='entities']") == "3"
+    assert browser.text(f"{row} td[data-count='relations']") == "2"
+    assert browser.text(f"{row} td[data-count='observations']") == "3"
+
+    browser("click", selector=f"{row} button")
+    browser.wait("#graph .entity", text="Analytical Engine")
+    browser("fill", selector="#graph-query", value="lovelace")
+    browser("press", selector="#graph-query", key="Enter")
+    browser.wait('#graph .entity[data-entity="Ada Lovelace"]')
+    browser.wait("#graph-status", text="lovelace")
+    names = browser("texts", selector="#graph .entity .entity-name")
+    assert names == ["Ada Lovelace"], names
+    assert "Wrote the first program" in browser.text('#graph .entity[data-entity="Ada Lovelace"]')
+    relation_text = browser("texts", selector="#graph-relations li")
+    assert any("programmed" in r and "Analytical Engine" in r for r in relation_text), relation_text
+
+    browser("fill", selector="#graph-query", value="no such thing anywhere")
+    browser("press", selector="#graph-query", key="Enter")
+    browser.wait("#graph-entities .empty", text="No entity matches")
+
+    browser("fill", selector="#graph-query", value="babbage")
+    browser("press", selector="#graph-query", key="Enter")
+    browser.wait('#graph .entity[data-entity="Charles Babbage"]')
+    browser.screenshot("memory-graph-light")
+    browser.screenshot("memory-graph-dark", scheme="dark")
+
+
+def test_configure_claude_code_shows_the_diff_then_writes(host, browser):
+    claude_json = host.home.home / ".claude.json"
+    claude_json.write_text(json.dumps({"numStartups": 3, "mcpServers": {"other": {"type": "http", "url": "http://example.invalid/mcp"}}}, indent=2))
+    browser("goto", url=host.manager_url + "/")
+    browser.wait(f"{target_row('memory')} .badge", text="running")
+    browser("click", selector="#configure-claude")
+    browser.wait("#config-diff span.add", text="memory")
+    assert json.loads(claude_json.read_text())["mcpServers"].keys() == {"other"}, "the dry run writes nothing"
+    browser.screenshot("configure-dialog")
+    browser("click", selector="#config-apply")
+    browser.wait("#config-summary.result-ok")
+    written = json.loads(claude_json.read_text())
+    assert written["numStartups"] == 3
+    assert set(written["mcpServers"]) == {"other", "memory"}
+    assert written["mcpServers"]["memory"]["args"] == ["--target", "memory"]
+
+
+def test_manager_going_away_shows_not_reachable_and_coming_back_recovers(host, browser):
+    browser("goto", url=host.manager_url + "/")
+    browser.wait(f"{target_row('memory')} .badge", text="running")
+    assert host.stop() == 0
+    browser.wait("#banner", text="Manager not reachable", timeout_ms=20000)
+    browser.wait("#connection[data-state='offline']")
+    browser.screenshot("manager-not-reachable")
+
+
+def test_notice_from_the_tray_is_shown_and_dismissed(host, browser):
+    browser("goto", url=host.manager_url + "/#notice=" + "Updated%20~%2F.claude.json.%20Restart%20Claude%20Code.")
+    browser.wait("#notice", text="Updated ~/.claude.json. Restart Claude Code.")
+    assert browser("eval", expression="window.location.hash") == "", "the notice leaves the URL"
+    browser("click", selector="#notice-close")
+    browser.wait("#notice", state="hidden")
