@@ -123,7 +123,7 @@ pub(crate) fn commit(
         }
     };
     let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}.msm-tmp-"))
+        .prefix(&temp_prefix(&file_name))
         .tempfile_in(dir)
         .map_err(in_dir("create a temporary file in"))?;
     let mode = snapshot.map_or(new_file_mode, |s| s.mode);
@@ -231,13 +231,22 @@ fn prune_backups(dir: &Path, file_name: &str) {
     }
 }
 
+/// Our temp files are hidden and named after the file: `.mcp.json.msm-tmp-XXXXXX`.
+fn temp_prefix(file_name: &str) -> String {
+    if file_name.starts_with('.') {
+        format!("{file_name}.msm-tmp-")
+    } else {
+        format!(".{file_name}.msm-tmp-")
+    }
+}
+
 /// The temp files of a writer killed mid-write, left for an hour in case one is still running.
 pub(crate) fn remove_stale_temp_files(path: &Path) {
     let dir = parent_dir(path);
     let Some(file_name) = path.file_name() else {
         return;
     };
-    let prefix = format!(".{}.msm-tmp-", file_name.to_string_lossy());
+    let prefix = temp_prefix(&file_name.to_string_lossy());
     let Ok(entries) = fs::read_dir(dir) else {
         return;
     };

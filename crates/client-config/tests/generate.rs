@@ -457,7 +457,8 @@ fn an_unwritable_directory_is_a_clear_error() {
         .to_string();
     assert!(err.starts_with("cannot create the directory"), "{err}");
     assert!(
-        err.contains("blocker/.cursor") && err.contains("left unchanged"),
+        err.contains(&*Path::new("blocker").join(".cursor").to_string_lossy())
+            && err.contains("left unchanged"),
         "{err}"
     );
 }
@@ -715,5 +716,33 @@ fn options_from_the_api_body_become_requests() {
             .as_str()
             .unwrap()
             .contains("restart Claude Code")
+    );
+}
+
+#[test]
+fn temp_files_of_a_killed_writer_are_cleaned_after_an_hour() {
+    let sandbox = Sandbox::new();
+    let file = sandbox.put(ClientKind::ClaudeCode, b"{}");
+    let dir = file.parent().unwrap();
+    let stale = dir.join(".claude.json.msm-tmp-stale1");
+    let fresh = dir.join(".claude.json.msm-tmp-fresh1");
+    let unrelated = dir.join(".other.json.msm-tmp-stale2");
+    for path in [&stale, &fresh, &unrelated] {
+        std::fs::write(path, "{}").unwrap();
+    }
+    let two_hours_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(7200);
+    for path in [&stale, &unrelated] {
+        let handle = std::fs::File::options().write(true).open(path).unwrap();
+        handle.set_modified(two_hours_ago).unwrap();
+    }
+    generate(&sandbox.request(ClientKind::ClaudeCode, sandbox.write(&["memory"], false))).unwrap();
+    assert!(!stale.exists(), "stale temp file of ours removed");
+    assert!(
+        fresh.exists(),
+        "a recent one may belong to a running writer"
+    );
+    assert!(
+        unrelated.exists(),
+        "another file's temp files are not ours to judge"
     );
 }
