@@ -249,31 +249,6 @@ async fn config_reload(State(host): State<AppState>) -> Result<impl IntoResponse
     Ok(Json(summary))
 }
 
-/// The body of `POST /config/generate`, as the CLI's `generate-config` flags.
-#[derive(Debug, Deserialize)]
-pub struct GenerateBody {
-    #[serde(default = "default_client")]
-    pub client: String,
-    /// Only these targets; empty: every enabled target.
-    #[serde(default)]
-    pub targets: Vec<String>,
-    #[serde(default = "default_scope")]
-    pub scope: String,
-    #[serde(default)]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub force: bool,
-    #[serde(default)]
-    pub remove: bool,
-}
-
-fn default_client() -> String {
-    "claude-code".into()
-}
-fn default_scope() -> String {
-    "user".into()
-}
-
 impl From<msm_client_config::ConfigWriteError> for AppError {
     fn from(error: msm_client_config::ConfigWriteError) -> Self {
         if error.is_bad_request() {
@@ -284,50 +259,30 @@ impl From<msm_client_config::ConfigWriteError> for AppError {
     }
 }
 
-/// Merges our proxy entries into an MCP client's config file (or, `dry_run`, only reports the
-/// diff). Answers the `GenerateReport` of msm-client-config.
+/// Merges our proxy entries into an MCP client's config file (or, with `dry_run`, only
+/// reports the diff). The body is msm-client-config's `GenerateOptions` (every field
+/// optional); the answer its report (`GenerateReport::to_json`).
 async fn config_generate(
     State(host): State<AppState>,
-    body: Option<Json<GenerateBody>>,
-) -> Result<Json<msm_client_config::GenerateReport>, AppError> {
-    let body = body.map(|Json(b)| b).unwrap_or(GenerateBody {
-        client: default_client(),
-        targets: Vec::new(),
-        scope: default_scope(),
-        dry_run: false,
-        force: false,
-        remove: false,
-    });
+    body: Option<Json<serde_json::Value>>,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let body = body
+        .map(|Json(b)| b)
+        .unwrap_or_else(|| serde_json::json!({}));
+    let options: msm_client_config::GenerateOptions = serde_json::from_value(body)
+        .map_err(|e| AppError::BadRequest(format!("bad request body: {e}")))?;
     let config = host.config();
-    let report = tokio::task::spawn_blocking(move || generate_config(&config, body))
-        .await
-        .map_err(|e| AppError::Internal(e.to_string()))??;
-    Ok(Json(report))
-}
-
-fn generate_config(
-    config: &msm_core::Config,
-    body: GenerateBody,
-) -> Result<msm_client_config::GenerateReport, msm_client_config::ConfigWriteError> {
-    use msm_client_config::{Action, ClientDirs, GenerateRequest};
-    let action = if body.remove {
-        Action::Remove {
-            targets: (!body.targets.is_empty()).then_some(body.targets),
-        }
-    } else {
-        Action::Write {
-            proxy: msm_client_config::find_proxy_for_current_exe()?,
-            targets: msm_client_config::select_targets(config, &body.targets)?,
-            force: body.force,
-        }
-    };
-    msm_client_config::generate(&GenerateRequest {
-        client: body.client.parse()?,
-        scope: body.scope.parse()?,
-        dirs: ClientDirs::from_env()?,
-        action,
-        dry_run: body.dry_run,
+    let report = tokio::task::spawn_blocking(move || {
+        let request = options.into_request(
+            &config,
+            msm_client_config::ClientDirs::from_env()?,
+            msm_client_config::find_proxy_for_current_exe,
+        )?;
+        msm_client_config::generate(&request)
     })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))??;
+    Ok(Json(report.to_json()))
 }
 
 async fn ui_index(headers: HeaderMap, State(host): State<AppState>) -> Response {
