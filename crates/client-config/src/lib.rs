@@ -130,6 +130,8 @@ pub enum ConfigWriteError {
         searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     ProxyNotFound { searched: Vec<PathBuf> },
+    #[error("the proxy path `{}` is not valid UTF-8, which a JSON config cannot hold", path.display())]
+    ProxyNotUtf8 { path: PathBuf },
     #[error("the project directory `{}` is not absolute", path.display())]
     CwdNotAbsolute { path: PathBuf },
     #[error("the proxy path `{}` is not absolute; a client launches it from any directory", path.display())]
@@ -172,6 +174,7 @@ impl ConfigWriteError {
                 | ConfigWriteError::DisabledTarget { .. }
                 | ConfigWriteError::NoTargets
                 | ConfigWriteError::ProxyNotAbsolute { .. }
+                | ConfigWriteError::ProxyNotUtf8 { .. }
                 | ConfigWriteError::CwdNotAbsolute { .. }
         )
     }
@@ -222,7 +225,8 @@ pub fn proxy_entry(proxy: &Path, target: &str) -> Value {
     })
 }
 
-/// Merges (or, for a dry run, only computes) the request into the client's file.
+/// Merges (or, for a dry run, only computes) the request into the client's file. The proxy of
+/// `Action::Write` must be an existing file.
 pub fn generate(request: &GenerateRequest) -> Result<GenerateReport, ConfigWriteError> {
     generate_with_hook(request, &mut writer::pause_if_asked)
 }
@@ -245,6 +249,17 @@ pub fn generate_with_hook(
             if !proxy.is_absolute() {
                 return Err(ConfigWriteError::ProxyNotAbsolute {
                     path: proxy.clone(),
+                });
+            }
+            if proxy.to_str().is_none() {
+                return Err(ConfigWriteError::ProxyNotUtf8 {
+                    path: proxy.clone(),
+                });
+            }
+            // Never a config that points at nothing.
+            if !proxy.is_file() {
+                return Err(ConfigWriteError::ProxyNotFound {
+                    searched: vec![proxy.clone()],
                 });
             }
             if targets.is_empty() {

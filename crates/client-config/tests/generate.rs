@@ -18,7 +18,7 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// A temp home with a project dir; the proxy path need not exist for the merge.
+/// A temp home with a project dir and a (dummy) proxy file.
 struct Sandbox {
     _root: tempfile::TempDir,
     dirs: ClientDirs,
@@ -31,6 +31,9 @@ impl Sandbox {
         let home = root.path().join("home");
         let cwd = home.join("src").join("project");
         std::fs::create_dir_all(&cwd).unwrap();
+        let proxy = root.path().join("bin").join("mcp-session-proxy");
+        std::fs::create_dir_all(proxy.parent().unwrap()).unwrap();
+        std::fs::write(&proxy, "").unwrap();
         Sandbox {
             dirs: ClientDirs {
                 os: Os::Linux,
@@ -39,7 +42,7 @@ impl Sandbox {
                 appdata: None,
                 xdg_config_home: None,
             },
-            proxy: root.path().join("bin").join("mcp-session-proxy"),
+            proxy,
             _root: root,
         }
     }
@@ -605,6 +608,18 @@ fn errors_name_the_problem() {
     };
     let err = generate(&sandbox.request(ClientKind::ClaudeCode, relative)).unwrap_err();
     assert!(err.is_bad_request() && err.to_string().contains("not absolute"));
+    let missing = Action::Write {
+        proxy: sandbox.proxy.with_file_name("gone"),
+        targets: vec!["memory".into()],
+        force: false,
+    };
+    let err = generate(&sandbox.request(ClientKind::ClaudeCode, missing)).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("mcp-session-proxy was not found (looked for "),
+        "{err}"
+    );
+    assert!(!sandbox.file(ClientKind::ClaudeCode).exists());
     let mut request = sandbox.request(ClientKind::Cursor, sandbox.write(&["memory"], false));
     request.scope = Scope::Local;
     assert!(generate(&request).unwrap_err().is_bad_request());
