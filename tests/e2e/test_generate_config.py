@@ -296,3 +296,34 @@ def test_local_scope_is_seen_by_claude_code_in_that_project_only(home: Home, tmp
         assert not any(l.startswith("memory:") for l in elsewhere.splitlines()), elsewhere
     finally:
         assert host.stop() == 0
+
+
+def test_the_manager_api_generates_the_same_config(home: Home, tmp_path: Path):
+    host = start_host(home)
+    try:
+        status, body = host.api("POST", "/config/generate", {"dry_run": True})
+        assert status == 200, body
+        assert body["changed"] is True and body["written"] is False
+        assert '+      "command": "' in body["diff"]
+        assert body["path"] == str(claude_json(home))
+        assert not claude_json(home).exists()
+
+        status, body = host.api("POST", "/config/generate", {})
+        assert status == 200, body
+        assert body["written"] is True and body["entries"] == [{"name": "memory", "outcome": "added"}]
+        assert "restart Claude Code" in body["message"]
+        assert json.loads(claude_json(home).read_text())["mcpServers"]["memory"] == our_entry("memory")
+
+        project = tmp_path / "api-project"
+        project.mkdir()
+        status, body = host.api("POST", "/config/generate", {"client": "claude-code-project", "cwd": str(project)})
+        assert status == 200, body
+        assert (project / ".mcp.json").exists()
+
+        status, body = host.api("POST", "/config/generate", {"targets": ["nope"]})
+        assert status == 400, body
+        assert "unknown target `nope`" in json.dumps(body)
+        status, body = host.api("POST", "/config/generate", {"client": "vim"})
+        assert status == 400, body
+    finally:
+        assert host.stop() == 0
