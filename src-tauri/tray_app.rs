@@ -260,6 +260,7 @@ fn toggle_autostart<R: Runtime>(app: &AppHandle<R>) {
     let result = if tray::autostart_enabled(app) {
         autolaunch.disable()
     } else {
+        ensure_autostart_dir();
         autolaunch.enable()
     };
     if let Err(err) = result {
@@ -272,6 +273,15 @@ fn toggle_autostart<R: Runtime>(app: &AppHandle<R>) {
     let snapshot = shell(app).snapshot.lock().clone();
     if let Err(err) = tray::update_tray(app, &snapshot) {
         tracing::warn!(error = %err, "could not update the tray menu");
+    }
+}
+
+/// auto-launch writes `~/.config/autostart/NAME.desktop` but creates only the last directory
+/// level, so a home without `~/.config` (a fresh account) fails; create the whole path first.
+fn ensure_autostart_dir() {
+    #[cfg(target_os = "linux")]
+    if let Some(home) = msm_core::state_dir::home_dir() {
+        let _ = std::fs::create_dir_all(home.join(".config").join("autostart"));
     }
 }
 

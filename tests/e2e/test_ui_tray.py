@@ -5,6 +5,7 @@ focus the first, and stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -79,7 +80,6 @@ def start_tray(home: Home, desktop: Desktop, name: str = "tray") -> subprocess.P
 
 
 def api_status(home: Home, manager_port: int):
-    import json
     import urllib.request
 
     request = urllib.request.Request(
@@ -161,3 +161,196 @@ def test_second_tray_app_focuses_the_first_and_exits(home, desktop):
         wait_until(lambda: "another instance" in (home.root / "first.stderr").read_text(), timeout=10, what="the first instance noticing")
     finally:
         assert stop_tray(first) == 0, (home.root / "first.stderr").read_text()[-3000:]
+
+
+# A stand-in StatusNotifier host (what a desktop panel is), run by the system python3 with
+# PyGObject: it owns org.kde.StatusNotifierWatcher, records the items that register, and can
+# read (GetLayout) and click (Event) an item's menu over com.canonical.dbusmenu, exactly as a
+# panel does.
+SNI_HOST_SCRIPT = r'''
+"""A stand-in StatusNotifier host for tests: owns org.kde.StatusNotifierWatcher on the session
+bus and records the items that register; also reads (GetLayout) and clicks (Event) an item's
+dbusmenu. Runs under the system python3 (PyGObject)."""
+import json, sys, time
+import gi
+gi.require_version("Gio", "2.0")
+from gi.repository import Gio, GLib
+
+WATCHER_XML = """<node><interface name="org.kde.StatusNotifierWatcher">
+<method name="RegisterStatusNotifierItem"><arg type="s" direction="in"/></method>
+<method name="RegisterStatusNotifierHost"><arg type="s" direction="in"/></method>
+<property name="RegisteredStatusNotifierItems" type="as" access="read"/>
+<property name="IsStatusNotifierHostRegistered" type="b" access="read"/>
+<property name="ProtocolVersion" type="i" access="read"/>
+<signal name="StatusNotifierItemRegistered"><arg type="s"/></signal>
+<signal name="StatusNotifierItemUnregistered"><arg type="s"/></signal>
+<signal name="StatusNotifierHostRegistered"/>
+</interface></node>"""
+
+def watch(items_file):
+    items = []
+    def on_call(conn, sender, path, iface, method, params, invocation):
+        if method == "RegisterStatusNotifierItem":
+            service = params.unpack()[0]
+            bus, obj = (sender, service) if service.startswith("/") else (service, "/StatusNotifierItem")
+            items.append({"bus": bus, "path": obj})
+            with open(items_file, "w") as f:
+                json.dump(items, f)
+            conn.emit_signal(None, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher",
+                             "StatusNotifierItemRegistered", GLib.Variant("(s)", (bus + obj,)))
+        invocation.return_value(None)
+    def on_get(conn, sender, path, iface, prop):
+        return {"RegisteredStatusNotifierItems": GLib.Variant("as", [i["bus"] + i["path"] for i in items]),
+                "IsStatusNotifierHostRegistered": GLib.Variant("b", True),
+                "ProtocolVersion": GLib.Variant("i", 0)}[prop]
+    node = Gio.DBusNodeInfo.new_for_xml(WATCHER_XML)
+    def on_bus(conn, name):
+        conn.register_object("/StatusNotifierWatcher", node.interfaces[0], on_call, on_get, None)
+    def on_name(conn, name):
+        print("owned", flush=True)
+    Gio.bus_own_name(Gio.BusType.SESSION, "org.kde.StatusNotifierWatcher", Gio.BusNameOwnerFlags.NONE, on_bus, on_name, None)
+    GLib.MainLoop().run()
+
+def menu_path(conn, bus, path):
+    v = conn.call_sync(bus, path, "org.freedesktop.DBus.Properties", "Get",
+                       GLib.Variant("(ss)", ("org.kde.StatusNotifierItem", "Menu")), GLib.VariantType("(v)"),
+                       Gio.DBusCallFlags.NONE, 5000, None)
+    return v.unpack()[0]
+
+def layout(bus, path):
+    conn = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+    mp = menu_path(conn, bus, path)
+    v = conn.call_sync(bus, mp, "com.canonical.dbusmenu", "GetLayout",
+                       GLib.Variant("(iias)", (0, -1, [])), None, Gio.DBusCallFlags.NONE, 5000, None)
+    revision, root = v.unpack()
+    def node(n):
+        ident, props, children = n
+        return {"id": ident, "label": props.get("label", ""), "type": props.get("type", "standard"),
+                "enabled": props.get("enabled", True), "toggle_state": props.get("toggle-state"),
+                "children": [node(c) for c in children]}
+    print(json.dumps(node(root)))
+
+def click(bus, path, ident):
+    conn = Gio.bus_get_sync(Gio.BusType.SESSION, None)
+    mp = menu_path(conn, bus, path)
+    conn.call_sync(bus, mp, "com.canonical.dbusmenu", "Event",
+                   GLib.Variant("(isvu)", (int(ident), "clicked", GLib.Variant("i", 0), int(time.time()))),
+                   None, Gio.DBusCallFlags.NONE, 5000, None)
+    print("clicked")
+
+if __name__ == "__main__":
+    mode = sys.argv[1]
+    if mode == "watch": watch(sys.argv[2])
+    elif mode == "layout": layout(sys.argv[2], sys.argv[3])
+    elif mode == "click": click(sys.argv[2], sys.argv[3], sys.argv[4])
+'''
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+
+
+def system_python_has_gi() -> bool:
+    if not Path(SYSTEM_PYTHON).exists():
+        return False
+    probe = subprocess.run([SYSTEM_PYTHON, "-c", "import gi; gi.require_version('Gio', '2.0')"], capture_output=True)
+    return probe.returncode == 0
+
+
+@dataclass
+class Panel:
+    """The stand-in StatusNotifier host and the tray item that registered with it."""
+
+    script: Path
+    items_file: Path
+    env: dict
+
+    def item(self) -> tuple[str, str]:
+        items = json.loads(self.items_file.read_text())
+        return items[-1]["bus"], items[-1]["path"]
+
+    def layout(self) -> dict:
+        out = subprocess.run([SYSTEM_PYTHON, str(self.script), "layout", *self.item()], env=self.env, capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def find(self, *labels: str) -> dict:
+        """The menu node reached through `labels` (prefixes of each level's label)."""
+        node = self.layout()
+        for label in labels:
+            matches = [c for c in node["children"] if c["label"].startswith(label)]
+            assert matches, f"no menu item {label!r} among {[c['label'] for c in node['children']]}"
+            node = matches[0]
+        return node
+
+    def has(self, *labels: str) -> bool:
+        """Whether `find(*labels)` would succeed now (for waiting on a menu rebuild)."""
+        try:
+            self.find(*labels)
+            return True
+        except AssertionError:
+            return False
+
+    def click(self, *labels: str) -> None:
+        node = self.find(*labels)  # ids change whenever the menu is rebuilt: look up, then click
+        out = subprocess.run([SYSTEM_PYTHON, str(self.script), "click", *self.item(), str(node["id"])], env=self.env, capture_output=True, text=True, timeout=20)
+        assert out.returncode == 0, out.stderr
+
+
+@pytest.fixture
+def panel(desktop, home, tmp_path):
+    if not system_python_has_gi():
+        pytest.skip("needs the system python3 with PyGObject (python3-gi) to act as a tray host")
+    script = tmp_path / "sni_host.py"
+    script.write_text(SNI_HOST_SCRIPT)
+    items_file = tmp_path / "items.json"
+    env = desktop.env(home.env)
+    proc = subprocess.Popen([SYSTEM_PYTHON, str(script), "watch", str(items_file)], env=env, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "owned", "the stand-in tray host owns the watcher name"
+    yield Panel(script=script, items_file=items_file, env=env)
+    proc.terminate()
+    proc.wait(10)
+
+
+def labels(node: dict) -> list[str]:
+    return [c["label"] for c in node["children"] if c["type"] != "separator"]
+
+
+def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel):
+    manager_port, memory_port = write_config(home)
+    tray = start_tray(home, desktop)
+    try:
+        wait_until(lambda: tray.poll() is not None or panel.items_file.exists(), what="the tray item registering")
+        assert tray.poll() is None, (home.root / "tray.stderr").read_text()[-3000:]
+        wait_until(lambda: panel.has("1 of 1 servers running"), timeout=20, what="the status line")
+        menu = panel.layout()
+        assert labels(menu) == [
+            "1 of 1 servers running · 0 sessions",
+            f"memory: running · :{memory_port}",
+            "Configure Claude Code",
+            "Open dashboard",
+            "Start at login",
+            "Quit",
+        ]
+        memory = panel.find("memory:")
+        assert [(c["label"], c["enabled"]) for c in memory["children"]] == [("Start", False), ("Stop", True), ("Restart", True)]
+        assert not panel.find("1 of 1")["enabled"], "the status line is not clickable"
+        assert panel.find("Start at login")["toggle_state"] == 0
+        assert "StatusNotifier" not in (home.root / "tray.stderr").read_text(), "a tray host exists: no warning"
+
+        panel.click("memory:", "Stop")
+        wait_until(lambda: api_status(home, manager_port)["targets"][0]["state"] == "stopped", what="memory stopped")
+        wait_until(lambda: panel.has("memory: stopped"), timeout=10, what="the menu showing memory stopped")
+        panel.click("memory:", "Start")
+        wait_until(lambda: panel.has("memory: running"), timeout=20, what="the menu showing memory running")
+
+        panel.click("Start at login")
+        desktop_file = home.home / ".config" / "autostart" / "MCP Session Manager.desktop"
+        wait_until(desktop_file.exists, timeout=10, what="the autostart entry")
+        assert str(MANAGER_BIN) in desktop_file.read_text()
+        wait_until(lambda: panel.find("Start at login")["toggle_state"] == 1, timeout=10, what="the checkbox checked")
+
+        panel.click("Quit")
+        tray.wait(20)
+    finally:
+        code = stop_tray(tray)
+    assert code == 0, (home.root / "tray.stderr").read_text()[-3000:]
+    assert not (home.state / "manager.lock").exists(), "Quit stops the host cleanly"
