@@ -314,7 +314,7 @@ def labels(node: dict) -> list[str]:
     return [c["label"] for c in node["children"] if c["type"] != "separator"]
 
 
-def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel):
+def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel, tmp_path):
     manager_port, memory_port = write_config(home)
     tray = start_tray(home, desktop)
     try:
@@ -347,6 +347,15 @@ def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel):
         wait_until(desktop_file.exists, timeout=10, what="the autostart entry")
         assert str(MANAGER_BIN) in desktop_file.read_text()
         wait_until(lambda: panel.find("Start at login")["toggle_state"] == 1, timeout=10, what="the checkbox checked")
+
+        # One click writes Claude Code's config and opens the dashboard with the outcome.
+        panel.click("Configure Claude Code")
+        claude_json = home.home / ".claude.json"
+        wait_until(lambda: claude_json.exists() and "memory" in json.loads(claude_json.read_text()).get("mcpServers", {}), timeout=20, what="~/.claude.json written")
+        assert json.loads(claude_json.read_text())["mcpServers"]["memory"]["args"] == ["--target", "memory"]
+        time.sleep(2)
+        shot = desktop.screenshot(tmp_path / "tray-configured.png")
+        assert distinct_colours(shot) > 50, "the dashboard window opened to show the outcome"
 
         panel.click("Quit")
         tray.wait(20)
