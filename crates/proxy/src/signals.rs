@@ -1,0 +1,93 @@
+//! Signals: SIGINT (Windows: Ctrl-C, Ctrl-Break) is ignored from the first instant of `main`;
+//! SIGTERM and SIGHUP (Windows: console close) ask for a clean end.
+
+/// Ignores SIGINT before anything else runs, so that a Ctrl-C that Claude Code sends to its
+/// whole process group never reaches the proxy's state. Call it first thing in `main`.
+pub fn ignore_interrupt() {
+    #[cfg(unix)]
+    {
+        use nix::sys::signal::{SigHandler, Signal, signal};
+        // SAFETY: SIG_IGN installs no handler code; nothing else runs yet.
+        if let Err(e) = unsafe { signal(Signal::SIGINT, SigHandler::SigIgn) } {
+            eprintln!("mcp-session-proxy: cannot ignore SIGINT: {e}");
+        }
+    }
+}
+
+/// The termination signals, counted: the first asks for a clean end, a second for an end now.
+pub struct Shutdown {
+    count: usize,
+    #[cfg(unix)]
+    term: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    hup: Option<tokio::signal::unix::Signal>,
+    #[cfg(windows)]
+    ctrl_c: Option<tokio::signal::windows::CtrlC>,
+    #[cfg(windows)]
+    ctrl_break: Option<tokio::signal::windows::CtrlBreak>,
+    #[cfg(windows)]
+    close: Option<tokio::signal::windows::CtrlClose>,
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Shutdown {
+    pub fn new() -> Shutdown {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Shutdown {
+                count: 0,
+                term: signal(SignalKind::terminate()).ok(),
+                hup: signal(SignalKind::hangup()).ok(),
+            }
+        }
+        #[cfg(windows)]
+        {
+            use tokio::signal::windows;
+            // While these listeners exist, Ctrl-C and Ctrl-Break do not end the process.
+            Shutdown {
+                count: 0,
+                ctrl_c: windows::ctrl_c().ok(),
+                ctrl_break: windows::ctrl_break().ok(),
+                close: windows::ctrl_close().ok(),
+            }
+        }
+    }
+
+    /// Waits for the next termination signal; returns how many have arrived.
+    pub async fn recv(&mut self) -> usize {
+        #[cfg(unix)]
+        {
+            async fn next(signal: &mut Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(s) => {
+                        s.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = next(&mut self.term) => {}
+                _ = next(&mut self.hup) => {}
+            }
+        }
+        #[cfg(windows)]
+        {
+            loop {
+                tokio::select! {
+                    Some(_) = async { self.ctrl_c.as_mut()?.recv().await } => continue,
+                    Some(_) = async { self.ctrl_break.as_mut()?.recv().await } => continue,
+                    Some(_) = async { self.close.as_mut()?.recv().await } => break,
+                    else => std::future::pending::<()>().await,
+                }
+            }
+        }
+        self.count += 1;
+        self.count
+    }
+}
