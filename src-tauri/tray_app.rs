@@ -73,7 +73,16 @@ fn try_run() -> anyhow::Result<ExitCode> {
     state_dir.ensure()?;
     // The host runs in this process: its logs go where the headless host's go.
     let _log_guards = msm_core::logging::init_host(state_dir.root(), true)?;
-    let config = Config::load_or_init(&state_dir.config_path())?;
+    let config_path = state_dir.config_path();
+    let config = match Config::load_or_init(&config_path) {
+        Ok(config) => config,
+        Err(err) => {
+            // Still start: the host refuses the file again and the tray menu shows why,
+            // which a user who launched the app from a menu can see (stderr they cannot).
+            tracing::error!("{err}");
+            Config::parse(&config_path, "")?
+        }
+    };
     let token = Token::load_or_create(&state_dir)?;
     let shell = Shell::new(state_dir, config, &token);
     let code = run_app(tauri::Builder::default(), tauri::generate_context!(), shell)?;
@@ -120,9 +129,13 @@ fn setup<R: Runtime>(app: &AppHandle<R>) {
             false
         }
     };
-    if let Err(err) = tray::create_tray(app, &HostSnapshot::Starting) {
-        tracing::warn!(error = %err, "could not create the tray icon; opening the dashboard window instead");
-    }
+    let tray_seen = match tray::create_tray(app, &HostSnapshot::Starting) {
+        Ok(_) => tray_seen,
+        Err(err) => {
+            tracing::warn!(error = %err, "could not create the tray icon; opening the dashboard window instead");
+            false
+        }
+    };
     #[cfg(unix)]
     spawn_signal_handler(app.clone());
     let app = app.clone();

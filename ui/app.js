@@ -860,7 +860,12 @@
       loadGraph();
     });
     // Relative times ("12 s ago") stay true without a refresh.
-    setInterval(() => { renderSummary(); renderSessions(); renderDbs(); }, 10000);
+    // While live, events say when states change, but not every request: a slow refresh keeps
+    // request counts, "last seen" and DB sizes current.
+    setInterval(() => {
+      if (state.mode === "live") refreshAll();
+      else { renderSummary(); renderSessions(); renderDbs(); }
+    }, 10000);
 
     if (!token) {
       setReachable(false, "This page has no API token. Open it from the tray menu (\"Open dashboard\") or at the manager's own address.", "No API token");

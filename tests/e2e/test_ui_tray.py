@@ -363,3 +363,20 @@ def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel, tmp_p
         code = stop_tray(tray)
     assert code == 0, (home.root / "tray.stderr").read_text()[-3000:]
     assert not (home.state / "manager.lock").exists(), "Quit stops the host cleanly"
+
+
+def test_bad_config_keeps_the_tray_up_and_the_menu_says_why(home, desktop, panel):
+    home.write_config("[manager]\nport = \"not a port\"\n")
+    tray = start_tray(home, desktop)
+    try:
+        wait_until(lambda: tray.poll() is not None or panel.items_file.exists(), what="the tray item registering")
+        assert tray.poll() is None, (home.root / "tray.stderr").read_text()[-3000:]
+        wait_until(lambda: panel.has("Manager not reachable"), timeout=20, what="the error in the menu")
+        status_line = panel.layout()["children"][0]["label"]
+        assert "config.toml" in status_line, status_line
+        assert not panel.find("Configure Claude Code")["enabled"], "nothing to configure without a host"
+        panel.click("Quit")
+        tray.wait(20)
+    finally:
+        code = stop_tray(tray)
+    assert code == 0
