@@ -517,7 +517,15 @@ impl HostInner {
             return Err(TargetError::Remote { name: config.name });
         }
         self.set_state(slot, TargetState::Starting, None);
-        match launch::launch(&self.launch_ctx, &config).await {
+        // A launch may wait for a child to become ready: shutting down must not wait for it.
+        let launched = tokio::select! {
+            launched = launch::launch(&self.launch_ctx, &config) => launched,
+            _ = self.stopping.cancelled() => {
+                self.set_state(slot, TargetState::Stopped, None);
+                return Err(TargetError::ShuttingDown);
+            }
+        };
+        match launched {
             Ok(started) => {
                 slot.record.lock().pid = started.pid();
                 *running = Some(started);
