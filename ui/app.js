@@ -265,7 +265,8 @@
 
   function isRemote(target) {
     const kind = String(pick(target, "kind") || "").toLowerCase();
-    return kind === "remote" || kind === "url" || (pick(target, "url") !== undefined && pick(target, "command") === undefined && kind !== "builtin" && kind !== "stdio");
+    if (kind) return kind === "remote" || kind === "url";
+    return pick(target, "url") !== undefined && pick(target, "port") === undefined;
   }
 
   function renderTargets() {

@@ -15,7 +15,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from conftest import NODE_MODULES, REPO, wait_until
+from conftest import NODE_MODULES, REPO, start_host, wait_until
 from _host_util import mcp_client
 
 BROWSER_JS = REPO / "tests" / "e2e" / "ui" / "browser.js"
@@ -245,3 +245,30 @@ def test_notice_from_the_tray_is_shown_and_dismissed(host, browser):
     assert browser("eval", expression="window.location.hash") == "", "the notice leaves the URL"
     browser("click", selector="#notice-close")
     browser.wait("#notice", state="hidden")
+
+
+def test_failing_and_remote_targets_show_their_state_and_error(home, browser):
+    extra = (
+        '[targets.broken]\ncommand = "false"\ntransport = "streamable-http"\nport = {port:broken}\n\n'
+        '[targets.team]\nurl = "http://127.0.0.1:9/mcp"\n'
+    )
+    host = start_host(home, extra_targets=extra)
+    try:
+        wait_until(
+            lambda: {t["name"]: t["state"] for t in host.api("GET", "/status")[1]["targets"]}.get("broken") in ("failed", "crash-loop"),
+            timeout=30, what="the broken target failing",
+        )
+        broken = next(t for t in host.api("GET", "/status")[1]["targets"] if t["name"] == "broken")
+        browser("goto", url=host.manager_url + "/")
+        browser.wait(f"{target_row('memory')} .badge", text="running")
+        assert browser.text(f"{target_row('broken')} .badge") in ("failed", "crash-loop")
+        assert broken["last_error"] and broken["last_error"][:40] in browser.text(f"{target_row('broken')} .details .error")
+        browser.wait(f"{target_row('team')} .badge", text="unreachable")
+        team = browser.text(target_row("team"))
+        assert "http://127.0.0.1:9/mcp" in team and "not managed here" in team
+        assert browser("count", selector=f"{target_row('team')} button") == 0, "a remote target has no buttons"
+        assert browser("count", selector=f"{target_row('broken')} button[data-action='start']:not([disabled])") == 1
+        assert browser.text("#servers-count") == "1 of 3 running"
+        browser.screenshot("failing-and-remote-targets")
+    finally:
+        assert host.stop() == 0
