@@ -20,7 +20,9 @@ pub mod mcp_http;
 mod memory_backend;
 mod reload;
 pub mod security;
+pub mod stdio_bridge;
 pub mod sessions;
+pub mod supervisor;
 #[cfg(test)]
 mod tests;
 mod ui;
