@@ -7,12 +7,24 @@ use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt as _;
 
-use crate::tray_model::{HostSnapshot, MenuAction, MenuEntry, menu_model, status_line};
+use crate::tray_model::{
+    HostSnapshot, MenuAction, MenuEntry, menu_model, needs_attention, status_line,
+};
 
 /// The id of our one tray icon.
 pub const TRAY_ID: &str = "mcp-session-manager";
 
 const TRAY_ICON_PNG: &[u8] = include_bytes!("../icons/tray.png");
+/// The same icon with a red dot: something needs a look (see `needs_attention`).
+const TRAY_WARNING_ICON_PNG: &[u8] = include_bytes!("../icons/tray-warning.png");
+
+fn icon_for(snapshot: &HostSnapshot) -> tauri::Result<Image<'static>> {
+    Image::from_bytes(if needs_attention(snapshot) {
+        TRAY_WARNING_ICON_PNG
+    } else {
+        TRAY_ICON_PNG
+    })
+}
 
 /// Whether "Start at login" is on; a broken autostart backend reads as off.
 pub fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
@@ -26,7 +38,7 @@ pub fn create_tray<R: Runtime>(
 ) -> tauri::Result<TrayIcon<R>> {
     let menu = build_menu(app, &menu_model(snapshot, autostart_enabled(app)))?;
     TrayIconBuilder::with_id(TRAY_ID)
-        .icon(Image::from_bytes(TRAY_ICON_PNG)?)
+        .icon(icon_for(snapshot)?)
         .tooltip(status_line(snapshot))
         .menu(&menu)
         .show_menu_on_left_click(true)
@@ -44,6 +56,7 @@ pub fn update_tray<R: Runtime>(app: &AppHandle<R>, snapshot: &HostSnapshot) -> t
     };
     let menu = build_menu(app, &menu_model(snapshot, autostart_enabled(app)))?;
     tray.set_menu(Some(menu))?;
+    tray.set_icon(Some(icon_for(snapshot)?))?;
     tray.set_tooltip(Some(status_line(snapshot)))
 }
 

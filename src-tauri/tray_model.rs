@@ -215,6 +215,19 @@ pub fn status_line(snapshot: &HostSnapshot) -> String {
     }
 }
 
+/// Whether the tray icon should carry its warning dot: the host is unreachable, or a target
+/// it manages has failed (a remote target that does not answer is shown in the menu only).
+pub fn needs_attention(snapshot: &HostSnapshot) -> bool {
+    match snapshot {
+        HostSnapshot::Starting => false,
+        HostSnapshot::Unreachable(_) => true,
+        HostSnapshot::Running(status) => status
+            .targets
+            .iter()
+            .any(|t| !t.remote && matches!(t.state.as_str(), "failed" | "crash-loop")),
+    }
+}
+
 fn target_label(target: &TargetSummary) -> String {
     let mut label = format!("{}: {}", target.name, target.state);
     if let Some(port) = target.port {
@@ -373,6 +386,37 @@ mod tests {
                 targets: vec![target("memory", "running", 3)],
             }),
             "1 of 1 servers running · 3 sessions",
+        );
+    }
+
+    #[test]
+    fn the_icon_warns_about_failed_targets_and_a_missing_host() {
+        let with = |targets: Vec<TargetSummary>| HostSnapshot::Running(HostStatus { targets });
+        let mut remote_down = target("team", "failed", 0);
+        remote_down.remote = true;
+        let check = |snapshot: HostSnapshot, expected: bool| {
+            assert_eq!(needs_attention(&snapshot), expected, "{snapshot:?}")
+        };
+        check(HostSnapshot::Starting, false);
+        check(HostSnapshot::Unreachable("refused".into()), true);
+        check(
+            with(vec![
+                target("memory", "running", 0),
+                target("x", "stopped", 0),
+            ]),
+            false,
+        );
+        check(
+            with(vec![
+                target("memory", "running", 0),
+                target("x", "crash-loop", 0),
+            ]),
+            true,
+        );
+        check(with(vec![target("x", "failed", 0)]), true);
+        check(
+            with(vec![target("memory", "running", 0), remote_down]),
+            false,
         );
     }
 

@@ -422,7 +422,8 @@
   }
 
   function dbCount(db, what) {
-    return pick(db, what, `${what}_count`, `counts.${what}`, `${what.slice(0, -1)}_count`);
+    const one = { entities: "entity", relations: "relation", observations: "observation" }[what];
+    return pick(db, what, `${what}_count`, `counts.${what}`, `${one}_count`, `stats.${what}`);
   }
 
   function renderDbs() {
