@@ -327,3 +327,22 @@ def test_the_manager_api_generates_the_same_config(home: Home, tmp_path: Path):
         assert status == 400, body
     finally:
         assert host.stop() == 0
+
+
+def test_project_mcp_json_is_read_by_claude_code(home: Home, tmp_path: Path):
+    host = start_host(home)
+    try:
+        project = tmp_path / "checked-in"
+        project.mkdir()
+        result = generate_config(home, "--client", "claude-code-project", cwd=project)
+        assert result.returncode == 0, result.stderr
+        assert "approve" in result.stdout
+        # What Claude Code records once the user approves the project's servers.
+        claude_json(home).write_text(json.dumps({
+            "projects": {str(project): {"hasTrustDialogAccepted": True, "enabledMcpjsonServers": ["memory"]}}
+        }))
+        listed = _claude_mcp_list(home, project)
+        line = next((l for l in listed.splitlines() if l.startswith("memory:")), None)
+        assert line is not None and "✔ Connected" in line, listed
+    finally:
+        assert host.stop() == 0
