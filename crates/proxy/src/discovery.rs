@@ -16,6 +16,9 @@ use tokio::time::Instant;
 
 use crate::http::{HttpClient, Probe, probe, read_body, send};
 
+/// How often readiness is checked while waiting.
+const POLL: Duration = Duration::from_millis(15);
+
 /// How the proxy reaches its target once it is up.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
@@ -95,11 +98,6 @@ pub async fn discover(
         path: settings.state.root().to_owned(),
         detail,
     };
-    let token = Token::load_or_create(&settings.state).map_err(|e| state_error(e.to_string()))?;
-    let mut headers = HeaderMap::new();
-    let bearer = HeaderValue::from_str(&format!("Bearer {}", token.as_str()))
-        .map_err(|e| state_error(format!("bad token: {e}")))?;
-    headers.insert(http::header::AUTHORIZATION, bearer);
     let url: Uri = target
         .endpoint_url()
         .parse()
@@ -108,7 +106,7 @@ pub async fn discover(
     let endpoint = Endpoint {
         url: url.clone(),
         transport: target.transport.served_as(),
-        headers,
+        headers: HeaderMap::new(),
         description: format!("target `{}` at {url} (logs: {logs})", target.name),
     };
     let daemon = Daemon {
@@ -123,6 +121,13 @@ pub async fn discover(
         logs,
     };
     daemon.ensure_ready().await?;
+    // Read only now: the daemon creates the token when it first starts, and proxies that
+    // created it too would race each other.
+    let token = Token::load(&settings.state).map_err(|e| state_error(e.to_string()))?;
+    let bearer = HeaderValue::from_str(&format!("Bearer {}", token.as_str()))
+        .map_err(|e| state_error(format!("bad token: {e}")))?;
+    let mut endpoint = endpoint;
+    endpoint.headers.insert(http::header::AUTHORIZATION, bearer);
     Ok(endpoint)
 }
 
@@ -190,44 +195,61 @@ enum PortState {
 }
 
 impl Daemon<'_> {
+    /// Loops until the port answers as ours: while a live owner (the target's lock file, or a
+    /// manager) is bringing it up we wait; when there is none, we start a daemon ourselves. A
+    /// lock owner that dies meanwhile (SIGKILL) is noticed on the next round.
     async fn ensure_ready(&self) -> Result<(), DiscoveryError> {
-        // 1. The configured port.
-        let first = self.port_state().await;
-        if matches!(first, PortState::Ready) {
-            return Ok(());
-        }
-        // 2. The lock file: a live owner is serving or about to serve it.
-        if LockFile::read_live(&self.state.lock_path(&self.target.name)).is_some() {
-            return self.wait_ready(None).await;
-        }
-        // 3. The manager API.
-        if self.ask_manager().await {
-            return self.wait_ready(None).await;
-        }
-        if let PortState::Other(detail) = first {
-            return Err(self.foreign(detail));
-        }
-        // 4. Start it ourselves, one proxy at a time.
-        let _start_lock = self.take_start_lock().await?;
-        match self.port_state().await {
-            PortState::Ready => return Ok(()),
-            PortState::Other(detail) => {
-                if LockFile::read_live(&self.state.lock_path(&self.target.name)).is_none()
-                    && !self.ask_manager().await
-                {
-                    return Err(self.foreign(detail));
-                }
-                return self.wait_ready(None).await;
+        let mut asked_manager = false;
+        loop {
+            // 1. The configured port.
+            let foreign = match self.port_state().await {
+                PortState::Ready => return Ok(()),
+                PortState::Down => None,
+                PortState::Other(detail) => Some(detail),
+            };
+            if Instant::now() >= self.deadline {
+                return Err(self.not_ready());
             }
-            PortState::Down => {}
+            // 2. The lock file: a live owner is serving or about to serve it.
+            if self.target_lock_live() {
+                tokio::time::sleep(POLL).await;
+                continue;
+            }
+            // 3. The manager API.
+            if self.manager_live() || !asked_manager {
+                if !asked_manager {
+                    asked_manager = true;
+                    if self.ask_manager().await {
+                        continue;
+                    }
+                } else {
+                    tokio::time::sleep(POLL).await;
+                    continue;
+                }
+            }
+            if let Some(detail) = foreign {
+                return Err(self.foreign(detail));
+            }
+            // 4. Start it ourselves, one proxy at a time; whoever held the lock before us may
+            // have done it already.
+            let _start_lock = self.take_start_lock().await?;
+            match self.port_state().await {
+                PortState::Ready => return Ok(()),
+                _ if self.target_lock_live() || self.manager_live() => continue,
+                PortState::Other(detail) => return Err(self.foreign(detail)),
+                PortState::Down => {}
+            }
+            let child = self.spawn_daemon()?;
+            return self.wait_ready(child).await;
         }
-        if LockFile::read_live(&self.state.lock_path(&self.target.name)).is_some()
-            || self.ask_manager().await
-        {
-            return self.wait_ready(None).await;
-        }
-        let child = self.spawn_daemon()?;
-        self.wait_ready(Some(child)).await
+    }
+
+    fn target_lock_live(&self) -> bool {
+        LockFile::read_live(&self.state.lock_path(&self.target.name)).is_some()
+    }
+
+    fn manager_live(&self) -> bool {
+        LockFile::read_live(&self.state.lock_path(msm_core::MANAGER_NAME)).is_some()
     }
 
     fn foreign(&self, detail: String) -> DiscoveryError {
@@ -269,8 +291,7 @@ impl Daemon<'_> {
     }
 
     fn host_alive(&self) -> bool {
-        LockFile::read_live(&self.state.lock_path(&self.target.name)).is_some()
-            || LockFile::read_live(&self.state.lock_path(msm_core::MANAGER_NAME)).is_some()
+        self.target_lock_live() || self.manager_live()
     }
 
     /// `POST /daemons/NAME/ensure` on a live manager; whether one answered.
@@ -353,10 +374,9 @@ impl Daemon<'_> {
         }
     }
 
-    async fn wait_ready(
-        &self,
-        mut child: Option<std::process::Child>,
-    ) -> Result<(), DiscoveryError> {
+    /// Waits for the daemon we started, noticing when it exits instead.
+    async fn wait_ready(&self, child: std::process::Child) -> Result<(), DiscoveryError> {
+        let mut child = Some(child);
         let outcome = loop {
             if let PortState::Ready = self.port_state().await {
                 break Ok(());
@@ -381,7 +401,7 @@ impl Daemon<'_> {
             if Instant::now() >= self.deadline {
                 break Err(self.not_ready());
             }
-            tokio::time::sleep(Duration::from_millis(15)).await;
+            tokio::time::sleep(POLL).await;
         };
         if let Some(mut child) = child {
             // Reap it when it ends, so that it never lingers as a zombie of ours.

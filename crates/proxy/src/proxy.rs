@@ -444,8 +444,11 @@ impl Proxy {
             .requests
             .iter()
             .any(|id| self.pending.contains_key(id));
-        let retry = matches!(failure, Failure::NotReached(_) | Failure::SessionGone)
-            && message.attempts + 1 < MAX_ATTEMPTS
+        // 401: the token may have been replaced (a new host); re-attaching reads it again.
+        let retry = matches!(
+            failure,
+            Failure::NotReached(_) | Failure::SessionGone | Failure::Rejected { status: 401, .. }
+        ) && message.attempts + 1 < MAX_ATTEMPTS
             && (still_pending || message.requests.is_empty());
         if retry {
             tracing::info!(
