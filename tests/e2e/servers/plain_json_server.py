@@ -1,0 +1,40 @@
+"""A plain JSON-RPC-over-POST server (no SSE, no sessions) that answers every request with the
+HTTP headers it received, so that the proxy's tests can check what the proxy sends.
+
+Usage: python plain_json_server.py PORT
+"""
+
+import json
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        message = json.loads(body)
+        if "id" not in message or "method" not in message:
+            self.send_response(202)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        answer = {
+            "jsonrpc": "2.0",
+            "id": message["id"],
+            "result": {"headers": {k.lower(): v for k, v in self.headers.items()}, "method": message["method"]},
+        }
+        data = json.dumps(answer).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+if __name__ == "__main__":
+    ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
