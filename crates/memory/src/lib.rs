@@ -1,1 +1,26 @@
-//! TODO
+//! The knowledge-graph memory store: one SQLite DB per project, with the exact semantics of the
+//! reference `@modelcontextprotocol/server-memory` (entities, observations, relations; literal,
+//! Unicode case-insensitive substring search), fast at scale through an FTS5 trigram prefilter.
+//!
+//! - [`MemoryStore`]: one DB file (WAL, schema versions, migration from the seed's Node schema).
+//! - [`StoreRegistry`]: project path → DB path, one open store per DB, the list of known DBs.
+//! - [`import_jsonl`]: loads a reference server's `memory.jsonl`, idempotently.
+//!
+//! The store knows nothing of HTTP or JSON-RPC: its types are plain Rust, and the MCP layer
+//! converts them at the edge.
+
+mod error;
+mod import;
+mod model;
+mod registry;
+mod schema;
+mod store;
+
+pub use error::StoreError;
+pub use import::{BadLine, ImportReport, import_jsonl};
+pub use model::{
+    AddedObservations, Entity, Graph, GraphPage, ObservationAddition, ObservationDeletion,
+    Relation, StoreCounts,
+};
+pub use registry::{DbInfo, StoreRegistry};
+pub use store::{MemoryStore, search_key};

@@ -1,0 +1,575 @@
+//! `MemoryStore`: one SQLite knowledge-graph DB and the nine operations of the reference memory
+//! server, each one transaction (`BEGIN IMMEDIATE` for writes, so that concurrent writers queue
+//! on the busy timeout instead of failing a lock upgrade).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
+
+use crate::schema::{self, Detected};
+use crate::{
+    AddedObservations, Entity, Graph, GraphPage, ObservationAddition, ObservationDeletion,
+    Relation, StoreCounts, StoreError,
+};
+
+/// How long a writer waits for another process's write lock before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Queries of at least this many characters use the trigram index; shorter ones scan.
+const TRIGRAM: usize = 3;
+
+/// Above this many names, the relations touching them are found by one scan, not by lookups.
+const RELATION_LOOKUP_LIMIT: usize = 256;
+
+/// The search key of a text: lowercased as JavaScript's `toLowerCase` does (full Unicode case
+/// mapping, final sigma included), which is what the reference server compares.
+pub fn search_key(text: &str) -> String {
+    text.to_lowercase()
+}
+
+/// The search index's document of one entity: its fields' search keys, one per line. A match
+/// across two lines is possible in the index but is always re-checked field by field.
+pub(crate) fn search_doc(name: &str, entity_type: &str, observations: &[String]) -> String {
+    let mut doc = String::with_capacity(
+        name.len()
+            + entity_type.len()
+            + observations.iter().map(|o| o.len() + 1).sum::<usize>()
+            + 2,
+    );
+    doc.push_str(&search_key(name));
+    doc.push('\n');
+    doc.push_str(&search_key(entity_type));
+    for o in observations {
+        doc.push('\n');
+        doc.push_str(&search_key(o));
+    }
+    doc
+}
+
+/// One open memory DB. Cheap to share (`Arc`); every method is one transaction.
+pub struct MemoryStore {
+    path: PathBuf,
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("path", &self.path)
+            .finish()
+    }
+}
+
+impl MemoryStore {
+    /// Opens (creating if absent) the DB at `path`. A DB in the seed's Node schema is backed up
+    /// to `memory.db.bak-<UTC timestamp>` beside it and migrated in place; a file in a schema we
+    /// do not know is left untouched and refused with [`StoreError::UnknownSchema`].
+    pub fn open(path: &Path) -> Result<MemoryStore, StoreError> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        match schema::detect(&conn, path)? {
+            Detected::Empty => {
+                set_connection_pragmas(&conn)?;
+                if !schema::create(&mut conn)? {
+                    // Another process created the schema meanwhile: check what it made.
+                    if schema::detect(&conn, path)? != Detected::Current {
+                        return Err(StoreError::UnknownSchema {
+                            path: path.to_owned(),
+                            detail: "created concurrently by another program".into(),
+                        });
+                    }
+                }
+            }
+            Detected::SeedNode => {
+                let backup = backup_path(path);
+                conn.backup("main", &backup, None::<fn(rusqlite::backup::Progress)>)?;
+                tracing::warn!(
+                    db = %path.display(),
+                    backup = %backup.display(),
+                    "migrating a memory DB of the seed's Node server (backup made)"
+                );
+                set_connection_pragmas(&conn)?;
+                schema::migrate_from_seed(&mut conn)?;
+            }
+            Detected::Current | Detected::Older(_) => set_connection_pragmas(&conn)?,
+        }
+        Ok(MemoryStore {
+            path: path.to_owned(),
+            conn: Mutex::new(conn),
+        })
+    }
+
+    /// The DB file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    fn read<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let value = f(&tx)?;
+        tx.commit()?;
+        Ok(value)
+    }
+
+    /// Creates the entities whose names do not exist yet and returns those (as stored: an
+    /// observation repeated in the request is kept once). Later duplicates of a name in the same
+    /// request are skipped like existing names.
+    pub fn create_entities(&self, entities: &[Entity]) -> Result<Vec<Entity>, StoreError> {
+        self.write(|tx| {
+            let mut insert_entity = tx.prepare_cached(
+                "INSERT INTO mem_entities(name, entity_type) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+            )?;
+            let mut insert_observation = tx.prepare_cached(
+                "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
+            )?;
+            let mut insert_doc =
+                tx.prepare_cached("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?;
+            let mut created = Vec::new();
+            for entity in entities {
+                if insert_entity.execute(params![entity.name, entity.entity_type])? == 0 {
+                    continue;
+                }
+                let id = tx.last_insert_rowid();
+                let mut observations = Vec::with_capacity(entity.observations.len());
+                for content in &entity.observations {
+                    if insert_observation.execute(params![id, content])? == 1 {
+                        observations.push(content.clone());
+                    }
+                }
+                insert_doc.execute(params![
+                    id,
+                    search_doc(&entity.name, &entity.entity_type, &observations)
+                ])?;
+                created.push(Entity {
+                    name: entity.name.clone(),
+                    entity_type: entity.entity_type.clone(),
+                    observations,
+                });
+            }
+            Ok(created)
+        })
+    }
+
+    /// Creates the relations that do not exist yet and returns those. Endpoints need not exist.
+    pub fn create_relations(&self, relations: &[Relation]) -> Result<Vec<Relation>, StoreError> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO mem_relations(from_name, to_name, relation_type) VALUES (?1, ?2, ?3)",
+            )?;
+            let mut created = Vec::new();
+            for r in relations {
+                if insert.execute(params![r.from, r.to, r.relation_type])? == 1 {
+                    created.push(r.clone());
+                }
+            }
+            Ok(created)
+        })
+    }
+
+    /// Adds the contents each entity does not have yet; returns what was added per item. A
+    /// missing entity fails the whole call ([`StoreError::EntityNotFound`]) and changes nothing.
+    pub fn add_observations(
+        &self,
+        additions: &[ObservationAddition],
+    ) -> Result<Vec<AddedObservations>, StoreError> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
+            )?;
+            let mut results = Vec::with_capacity(additions.len());
+            let mut touched = Vec::new();
+            for addition in additions {
+                let Some(id) = entity_id(tx, &addition.entity_name)? else {
+                    return Err(StoreError::EntityNotFound(addition.entity_name.clone()));
+                };
+                let mut added = Vec::new();
+                for content in &addition.contents {
+                    if insert.execute(params![id, content])? == 1 {
+                        added.push(content.clone());
+                    }
+                }
+                if !added.is_empty() {
+                    touched.push(id);
+                }
+                results.push(AddedObservations {
+                    entity_name: addition.entity_name.clone(),
+                    added_observations: added,
+                });
+            }
+            for id in touched {
+                refresh_search_doc(tx, id)?;
+            }
+            Ok(results)
+        })
+    }
+
+    /// Deletes the named entities, their observations, and every relation touching them.
+    /// Missing names are ignored.
+    pub fn delete_entities(&self, names: &[String]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut delete_relations = tx
+                .prepare_cached("DELETE FROM mem_relations WHERE from_name = ?1 OR to_name = ?1")?;
+            let mut delete_doc = tx.prepare_cached("DELETE FROM mem_search WHERE rowid = ?1")?;
+            let mut delete_observations =
+                tx.prepare_cached("DELETE FROM mem_observations WHERE entity_id = ?1")?;
+            let mut delete_entity = tx.prepare_cached("DELETE FROM mem_entities WHERE id = ?1")?;
+            for name in names {
+                delete_relations.execute([name])?;
+                if let Some(id) = entity_id(tx, name)? {
+                    delete_doc.execute([id])?;
+                    delete_observations.execute([id])?;
+                    delete_entity.execute([id])?;
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes the given observations; missing entities and contents are ignored.
+    pub fn delete_observations(&self, deletions: &[ObservationDeletion]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM mem_observations WHERE entity_id = ?1 AND content = ?2",
+            )?;
+            let mut touched = Vec::new();
+            for deletion in deletions {
+                let Some(id) = entity_id(tx, &deletion.entity_name)? else {
+                    continue;
+                };
+                let mut changed = false;
+                for content in &deletion.observations {
+                    changed |= delete.execute(params![id, content])? > 0;
+                }
+                if changed {
+                    touched.push(id);
+                }
+            }
+            for id in touched {
+                refresh_search_doc(tx, id)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Deletes the given relations; missing ones are ignored.
+    pub fn delete_relations(&self, relations: &[Relation]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut delete = tx.prepare_cached(
+                "DELETE FROM mem_relations WHERE from_name = ?1 AND to_name = ?2 AND relation_type = ?3",
+            )?;
+            for r in relations {
+                delete.execute(params![r.from, r.to, r.relation_type])?;
+            }
+            Ok(())
+        })
+    }
+
+    /// The whole graph, in insertion order.
+    pub fn read_graph(&self) -> Result<Graph, StoreError> {
+        self.read(|tx| {
+            let mut observations: HashMap<i64, Vec<String>> = HashMap::new();
+            let mut stmt =
+                tx.prepare_cached("SELECT entity_id, content FROM mem_observations ORDER BY id")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                observations
+                    .entry(row.get(0)?)
+                    .or_default()
+                    .push(row.get(1)?);
+            }
+            let mut stmt =
+                tx.prepare_cached("SELECT id, name, entity_type FROM mem_entities ORDER BY id")?;
+            let entities = stmt
+                .query_map([], |r| {
+                    let id: i64 = r.get(0)?;
+                    Ok(Entity {
+                        name: r.get(1)?,
+                        entity_type: r.get(2)?,
+                        observations: observations.remove(&id).unwrap_or_default(),
+                    })
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT from_name, to_name, relation_type FROM mem_relations ORDER BY id",
+            )?;
+            let relations = stmt
+                .query_map([], relation_from_row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(Graph {
+                entities,
+                relations,
+            })
+        })
+    }
+
+    /// The entities whose name, type or an observation contains `query`, compared
+    /// case-insensitively as the reference does (`toLowerCase` on both sides, literal
+    /// substring), plus every relation with at least one endpoint among them.
+    pub fn search_nodes(&self, query: &str) -> Result<Graph, StoreError> {
+        self.read(|tx| {
+            let entities: Vec<Entity> = search_entities(tx, query)?
+                .into_iter()
+                .map(|(_, e)| e)
+                .collect();
+            let relations = relations_touching(tx, &entities)?;
+            Ok(Graph {
+                entities,
+                relations,
+            })
+        })
+    }
+
+    /// The named entities (in insertion order, each once) and every relation with at least
+    /// one endpoint among them. Missing names are ignored.
+    pub fn open_nodes(&self, names: &[String]) -> Result<Graph, StoreError> {
+        self.read(|tx| {
+            let mut ids = Vec::new();
+            for name in names {
+                if let Some(id) = entity_id(tx, name)? {
+                    ids.push(id);
+                }
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            let entities = ids
+                .into_iter()
+                .map(|id| load_entity(tx, id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let relations = relations_touching(tx, &entities)?;
+            Ok(Graph {
+                entities,
+                relations,
+            })
+        })
+    }
+
+    /// Row counts, for the manager API.
+    pub fn counts(&self) -> Result<StoreCounts, StoreError> {
+        self.read(|tx| {
+            let count = |table: &str| -> Result<u64, StoreError> {
+                Ok(
+                    tx.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| {
+                        r.get::<_, i64>(0)
+                    })? as u64,
+                )
+            };
+            Ok(StoreCounts {
+                entities: count("mem_entities")?,
+                relations: count("mem_relations")?,
+                observations: count("mem_observations")?,
+            })
+        })
+    }
+
+    /// One page (`offset`, at most `limit` entities) of the entities matching `query` with
+    /// search semantics (an empty query matches all), with the relations touching the page.
+    pub fn graph_page(
+        &self,
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<GraphPage, StoreError> {
+        self.read(|tx| {
+            let matching = search_entities(tx, query)?;
+            let total = matching.len();
+            let entities: Vec<Entity> = matching
+                .into_iter()
+                .skip(offset)
+                .take(limit)
+                .map(|(_, e)| e)
+                .collect();
+            let relations = relations_touching(tx, &entities)?;
+            Ok(GraphPage {
+                entities,
+                relations,
+                total,
+                offset,
+                limit,
+            })
+        })
+    }
+
+    /// Rebuilds the search index from the data (after a bulk change made outside the store).
+    pub fn rebuild_search_index(&self) -> Result<(), StoreError> {
+        self.write(schema::rebuild_search)
+    }
+
+    /// Runs `f` in one write transaction (used by the JSONL import).
+    pub(crate) fn write_with<T>(
+        &self,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.write(f)
+    }
+}
+
+fn set_connection_pragmas(conn: &Connection) -> Result<(), StoreError> {
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(journal_mode = %mode, "SQLite refused WAL mode");
+    }
+    conn.pragma_update(None, "foreign_keys", true)?;
+    // In WAL mode NORMAL is durable across application crashes (not across power loss) and
+    // saves an fsync per transaction.
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(())
+}
+
+/// `memory.db.bak-<UTC timestamp>` beside `path`, not yet taken.
+fn backup_path(path: &Path) -> PathBuf {
+    let format = time::macros::format_description!("[year][month][day]T[hour][minute][second]Z");
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_else(|_| "0".into());
+    let file_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "memory.db".into());
+    let mut candidate = path.with_file_name(format!("{file_name}.bak-{stamp}"));
+    let mut n = 1;
+    while candidate.exists() {
+        candidate = path.with_file_name(format!("{file_name}.bak-{stamp}-{n}"));
+        n += 1;
+    }
+    candidate
+}
+
+pub(crate) fn entity_id(tx: &Transaction<'_>, name: &str) -> Result<Option<i64>, StoreError> {
+    Ok(tx
+        .prepare_cached("SELECT id FROM mem_entities WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?)
+}
+
+pub(crate) fn refresh_search_doc(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
+    let entity = load_entity(tx, id)?;
+    tx.prepare_cached("DELETE FROM mem_search WHERE rowid = ?1")?
+        .execute([id])?;
+    tx.prepare_cached("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?
+        .execute(params![
+            id,
+            search_doc(&entity.name, &entity.entity_type, &entity.observations)
+        ])?;
+    Ok(())
+}
+
+fn load_entity(tx: &Transaction<'_>, id: i64) -> Result<Entity, StoreError> {
+    let (name, entity_type) = tx
+        .prepare_cached("SELECT name, entity_type FROM mem_entities WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+    let observations = tx
+        .prepare_cached("SELECT content FROM mem_observations WHERE entity_id = ?1 ORDER BY id")?
+        .query_map([id], |r| r.get::<_, String>(0))?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Entity {
+        name,
+        entity_type,
+        observations,
+    })
+}
+
+fn relation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Relation> {
+    Ok(Relation {
+        from: r.get(0)?,
+        to: r.get(1)?,
+        relation_type: r.get(2)?,
+    })
+}
+
+/// The entities matching `query` (reference semantics), in insertion order, with their ids.
+fn search_entities(tx: &Transaction<'_>, query: &str) -> Result<Vec<(i64, Entity)>, StoreError> {
+    let key = search_key(query);
+    let candidates: Vec<i64> = if key.is_empty() {
+        tx.prepare_cached("SELECT id FROM mem_entities ORDER BY id")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    } else if key.chars().count() >= TRIGRAM && !key.contains('\0') {
+        let phrase = format!("\"{}\"", key.replace('"', "\"\""));
+        tx.prepare_cached("SELECT rowid FROM mem_search WHERE mem_search MATCH ?1 ORDER BY rowid")?
+            .query_map([phrase], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    } else {
+        tx.prepare_cached("SELECT rowid FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid")?
+            .query_map([&key], |r| r.get(0))?
+            .collect::<Result<_, _>>()?
+    };
+    let mut found = Vec::new();
+    for id in candidates {
+        let entity = load_entity(tx, id)?;
+        let matches = search_key(&entity.name).contains(&key)
+            || search_key(&entity.entity_type).contains(&key)
+            || entity
+                .observations
+                .iter()
+                .any(|o| search_key(o).contains(&key));
+        if matches {
+            found.push((id, entity));
+        }
+    }
+    Ok(found)
+}
+
+/// The relations with at least one endpoint among `entities`' names, in insertion order.
+fn relations_touching(
+    tx: &Transaction<'_>,
+    entities: &[Entity],
+) -> Result<Vec<Relation>, StoreError> {
+    if entities.is_empty() {
+        return Ok(Vec::new());
+    }
+    if entities.len() > RELATION_LOOKUP_LIMIT {
+        let names: HashSet<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+        let mut stmt = tx.prepare_cached(
+            "SELECT from_name, to_name, relation_type FROM mem_relations ORDER BY id",
+        )?;
+        let all = stmt
+            .query_map([], relation_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(all
+            .into_iter()
+            .filter(|r| names.contains(r.from.as_str()) || names.contains(r.to.as_str()))
+            .collect());
+    }
+    let mut by_id: BTreeMap<i64, Relation> = BTreeMap::new();
+    let mut stmt = tx.prepare_cached(
+        "SELECT id, from_name, to_name, relation_type FROM mem_relations
+         WHERE from_name = ?1 UNION ALL
+         SELECT id, from_name, to_name, relation_type FROM mem_relations WHERE to_name = ?1",
+    )?;
+    for entity in entities {
+        let mut rows = stmt.query([&entity.name])?;
+        while let Some(row) = rows.next()? {
+            by_id.entry(row.get(0)?).or_insert(Relation {
+                from: row.get(1)?,
+                to: row.get(2)?,
+                relation_type: row.get(3)?,
+            });
+        }
+    }
+    Ok(by_id.into_values().collect())
+}
