@@ -16,6 +16,7 @@
 mod host;
 mod launch;
 pub mod manager_api;
+pub mod memory;
 pub mod mcp_http;
 mod memory_backend;
 mod reload;
