@@ -800,4 +800,4 @@ pub async fn probe_mcp(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

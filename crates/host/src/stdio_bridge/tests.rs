@@ -1,0 +1,628 @@
+//! Bridge tests against a real stdio server nobody here wrote (server-everything), served on an
+//! ephemeral port and driven with plain HTTP as a streamable HTTP client would.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use futures::StreamExt;
+
+use super::*;
+use crate::supervisor::RestartPolicy;
+
+fn everything_script() -> PathBuf {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(
+        "../../tests/peers/node_modules/@modelcontextprotocol/server-everything/dist/index.js",
+    );
+    assert!(
+        script.is_file(),
+        "peers not installed: {}",
+        script.display()
+    );
+    script
+}
+
+fn everything_spec(dir: &Path, share: ShareMode) -> BridgeSpec {
+    BridgeSpec {
+        name: "everything".into(),
+        child: ChildSpec {
+            name: "everything".into(),
+            command: "node".into(),
+            args: vec![everything_script().display().to_string(), "stdio".into()],
+            env: BTreeMap::new(),
+            cwd: None,
+            log_path: dir.join("everything.log"),
+            policy: RestartPolicy {
+                initial_backoff: Duration::from_millis(20),
+                ..RestartPolicy::default()
+            },
+            stop_grace: Duration::from_secs(2),
+        },
+        share,
+        ready_timeout: Duration::from_secs(30),
+    }
+}
+
+struct Served {
+    bridge: Arc<StdioBridge>,
+    url: String,
+    _dir: tempfile::TempDir,
+}
+
+async fn serve(share: ShareMode) -> Served {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = StdioBridge::new(everything_spec(dir.path(), share), None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let app = router(bridge.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Served {
+        bridge,
+        url: format!("http://127.0.0.1:{port}/mcp"),
+        _dir: dir,
+    }
+}
+
+/// Reads `data:` events off an SSE body as they come.
+struct SseReader {
+    stream: futures::stream::BoxStream<'static, reqwest::Result<Bytes>>,
+    buffer: String,
+}
+
+impl SseReader {
+    fn new(response: reqwest::Response) -> SseReader {
+        SseReader {
+            stream: response.bytes_stream().boxed(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event's JSON, or `None` when the stream ended.
+    async fn next(&mut self) -> Option<Value> {
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let data: Vec<&str> = block
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .map(str::trim_start)
+                    .collect();
+                if data.is_empty() {
+                    continue; // keep-alive comment
+                }
+                return Some(serde_json::from_str(&data.join("\n")).unwrap());
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(30), self.stream.next())
+                .await
+                .expect("SSE event within 30s")?;
+            self.buffer
+                .push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        }
+    }
+}
+
+struct Session {
+    http: reqwest::Client,
+    url: String,
+    id: String,
+}
+
+const ACCEPT_BOTH: &str = "application/json, text/event-stream";
+
+impl Session {
+    async fn open(url: &str, capabilities: Value) -> Session {
+        let http = reqwest::Client::new();
+        let response = http
+            .post(url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+                    "protocolVersion": "2025-06-18",
+                    "capabilities": capabilities,
+                    "clientInfo": {"name": "bridge-test", "version": "1"}
+                }})
+                .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        let id = response.headers()[headers::SESSION_ID]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["id"], 0, "{answer}");
+        assert!(
+            answer["result"]["serverInfo"]["name"].is_string(),
+            "{answer}"
+        );
+        let session = Session {
+            http,
+            url: url.to_owned(),
+            id,
+        };
+        let status = session
+            .post(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+            .await
+            .status();
+        assert_eq!(status, 202);
+        session
+    }
+
+    async fn post(&self, body: Value) -> reqwest::Response {
+        self.http
+            .post(&self.url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .header(headers::SESSION_ID, &self.id)
+            .header(headers::PROTOCOL_VERSION, "2025-06-18")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends a request; answers (related messages, the answer).
+    async fn request(&self, id: Value, method: &str, params: Value) -> (Vec<Value>, Value) {
+        let response = self
+            .post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
+            .await;
+        assert_eq!(response.status(), 200);
+        let mut events = SseReader::new(response);
+        let mut related = Vec::new();
+        while let Some(event) = events.next().await {
+            if event.get("id") == Some(&id) && event.get("method").is_none() {
+                return (related, event);
+            }
+            related.push(event);
+        }
+        panic!("the stream ended without an answer to {id}");
+    }
+
+    async fn get_stream(&self) -> SseReader {
+        let response = self
+            .http
+            .get(&self.url)
+            .header("accept", "text/event-stream")
+            .header(headers::SESSION_ID, &self.id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        SseReader::new(response)
+    }
+}
+
+fn echo_text(answer: &Value) -> String {
+    answer["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text in {answer}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_child_serves_three_sessions_with_the_same_ids() {
+    let served = serve(ShareMode::Shared).await;
+    served
+        .bridge
+        .wait_ready(Duration::from_secs(20))
+        .await
+        .unwrap();
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(Session::open(&served.url, json!({})).await);
+    }
+    let ids: std::collections::BTreeSet<&str> = sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids.len(), 3, "each session has its own id");
+    assert_eq!(served.bridge.child_pids().len(), 1, "one shared child");
+    assert_eq!(served.bridge.session_count(), 3);
+
+    // Every session uses the same request ids at the same time; each gets its own answers.
+    let rounds = futures::future::join_all(sessions.iter().enumerate().map(|(n, s)| async move {
+        let mut texts = Vec::new();
+        for i in 1..=5 {
+            let (_, answer) = s
+                .request(
+                    json!(i),
+                    "tools/call",
+                    json!({"name": "echo", "arguments": {"message": format!("s{n}-m{i}")}}),
+                )
+                .await;
+            assert_eq!(answer["id"], json!(i));
+            texts.push(echo_text(&answer));
+        }
+        texts
+    }))
+    .await;
+    for (n, texts) in rounds.iter().enumerate() {
+        for (i, text) in texts.iter().enumerate() {
+            assert!(text.ends_with(&format!("s{n}-m{}", i + 1)), "{text}");
+        }
+    }
+    // String ids too, and a ping answered by the bridge.
+    let (_, answer) = sessions[0]
+        .request(json!("abc"), "tools/list", json!({}))
+        .await;
+    assert_eq!(answer["id"], "abc");
+    assert!(answer["result"]["tools"].as_array().unwrap().len() > 5);
+    let (_, answer) = sessions[1].request(json!(9), "ping", json!({})).await;
+    assert_eq!(answer["result"], json!({}));
+    served.bridge.stop().await;
+    assert!(served.bridge.child_pids().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resource_updates_reach_the_subscribed_sessions_only() {
+    let served = serve(ShareMode::Shared).await;
+    let a = Session::open(&served.url, json!({})).await;
+    let b = Session::open(&served.url, json!({})).await;
+    let c = Session::open(&served.url, json!({})).await;
+    let mut streams = [
+        a.get_stream().await,
+        b.get_stream().await,
+        c.get_stream().await,
+    ];
+    let uri = "demo://resource/static/document/architecture.md";
+    for s in [&a, &b] {
+        let (_, answer) = s
+            .request(json!(1), "resources/subscribe", json!({"uri": uri}))
+            .await;
+        assert_eq!(answer["result"], json!({}), "{answer}");
+    }
+    let (_, answer) = a
+        .request(
+            json!(2),
+            "tools/call",
+            json!({"name": "toggle-subscriber-updates", "arguments": {}}),
+        )
+        .await;
+    assert!(answer.get("result").is_some(), "{answer}");
+    for stream in &mut streams[..2] {
+        let updated = loop {
+            let event = stream.next().await.unwrap();
+            if event["method"] == "notifications/resources/updated" {
+                break event;
+            }
+        };
+        assert_eq!(updated["params"]["uri"], uri);
+    }
+    // C did not subscribe: within the update period it sees no update.
+    let c_stream = &mut streams[2];
+    let seen = tokio::time::timeout(Duration::from_millis(5500), async {
+        loop {
+            let event = c_stream.next().await.unwrap();
+            if event["method"] == "notifications/resources/updated" {
+                return event;
+            }
+        }
+    })
+    .await;
+    assert!(seen.is_err(), "unsubscribed session got {seen:?}");
+    // A unsubscribes; B still follows the URI (the child stays subscribed for B).
+    let (_, answer) = a
+        .request(json!(3), "resources/unsubscribe", json!({"uri": uri}))
+        .await;
+    assert_eq!(answer["result"], json!({}));
+    let updated = loop {
+        let event = streams[1].next().await.unwrap();
+        if event["method"] == "notifications/resources/updated" {
+            break event;
+        }
+    };
+    assert_eq!(updated["params"]["uri"], uri);
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sampling_goes_to_the_session_that_caused_it() {
+    let served = serve(ShareMode::Shared).await;
+    let capabilities = json!({"sampling": {}, "elicitation": {}});
+    let a = Session::open(&served.url, capabilities.clone()).await;
+    let b = Session::open(&served.url, capabilities).await;
+    let mut b_stream = b.get_stream().await;
+    // B is busy too, but its request started earlier.
+    let b_busy = b.request(
+        json!(7),
+        "tools/call",
+        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 2, "steps": 2}}),
+    );
+    let a_flow = async {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let response = a
+            .post(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+                    "name": "trigger-sampling-request",
+                    "arguments": {"prompt": "hello", "maxTokens": 10}
+                }}),
+            )
+            .await;
+        let mut events = SseReader::new(response);
+        let sampling = loop {
+            let event = events.next().await.unwrap();
+            if event["method"] == "sampling/createMessage" {
+                break event;
+            }
+        };
+        let answer = a
+            .post(json!({"jsonrpc": "2.0", "id": sampling["id"], "result": {
+                "role": "assistant",
+                "content": {"type": "text", "text": "sampled-by-a"},
+                "model": "test-model",
+                "stopReason": "endTurn"
+            }}))
+            .await;
+        assert_eq!(answer.status(), 202);
+        loop {
+            let event = events.next().await.unwrap();
+            if event["id"] == 1 && event.get("method").is_none() {
+                return event;
+            }
+        }
+    };
+    let ((_, b_answer), a_answer) = tokio::join!(b_busy, a_flow);
+    assert!(a_answer.to_string().contains("sampled-by-a"), "{a_answer}");
+    assert!(b_answer.get("result").is_some(), "{b_answer}");
+    let leaked = tokio::time::timeout(Duration::from_millis(300), async {
+        loop {
+            let event = b_stream.next().await.unwrap();
+            if event["method"] == "sampling/createMessage" {
+                return event;
+            }
+        }
+    })
+    .await;
+    assert!(leaked.is_err(), "B saw A's sampling request: {leaked:?}");
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_child_is_restarted_and_sessions_carry_on() {
+    let served = serve(ShareMode::Shared).await;
+    let a = Session::open(&served.url, json!({})).await;
+    let b = Session::open(&served.url, json!({})).await;
+    let first_pid = served.bridge.child_pids()[0];
+    let in_flight = a.request(
+        json!(5),
+        "tools/call",
+        json!({"name": "trigger-long-running-operation", "arguments": {"duration": 10, "steps": 2}}),
+    );
+    let kill = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(first_pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    };
+    let started = Instant::now();
+    let ((_, answer), ()) = tokio::join!(in_flight, kill);
+    assert!(started.elapsed() < Duration::from_secs(8), "failed at once");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("restarted") || message.contains("exited"),
+        "{answer}"
+    );
+    // Both sessions carry on with the restarted child.
+    for (n, s) in [&a, &b].into_iter().enumerate() {
+        let (_, answer) = s
+            .request(
+                json!(6),
+                "tools/call",
+                json!({"name": "echo", "arguments": {"message": format!("after-{n}")}}),
+            )
+            .await;
+        assert!(
+            echo_text(&answer).ends_with(&format!("after-{n}")),
+            "{answer}"
+        );
+    }
+    let status = served.bridge.snapshot();
+    assert_eq!(status.restarts, 1, "{status:?}");
+    assert_ne!(status.pid, Some(first_pid));
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_session_children_are_reaped_with_their_session() {
+    let served = serve(ShareMode::PerSession).await;
+    assert!(
+        served.bridge.child_pids().is_empty(),
+        "no child before a session"
+    );
+    let a = Session::open(&served.url, json!({})).await;
+    let b = Session::open(&served.url, json!({})).await;
+    let pids = served.bridge.child_pids();
+    assert_eq!(pids.len(), 2, "{pids:?}");
+    let (_, answer) = a
+        .request(
+            json!(1),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"message": "pa"}}),
+        )
+        .await;
+    assert!(echo_text(&answer).ends_with("pa"));
+    let deleted = a
+        .http
+        .delete(&a.url)
+        .header(headers::SESSION_ID, &a.id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+    assert_eq!(served.bridge.child_pids().len(), 1);
+    let gone: Vec<u32> = pids
+        .iter()
+        .copied()
+        .filter(|p| !served.bridge.child_pids().contains(p))
+        .collect();
+    assert_eq!(gone.len(), 1);
+    assert!(!crate::supervisor::tests::pid_alive(gone[0]));
+    let after = a
+        .post(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"}))
+        .await;
+    assert_eq!(after.status(), 404);
+    // The expiry path (the host's session registry) reaps the same way.
+    (served.bridge.session_closer())(b.id.clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !served.bridge.child_pids().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "child of the expired session still there"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_semantics() {
+    let served = serve(ShareMode::Shared).await;
+    let http = reqwest::Client::new();
+    let post = |body: Value, session: Option<&str>, version: Option<&str>, accept: &str| {
+        let mut request = http
+            .post(&served.url)
+            .header("accept", accept)
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header(headers::SESSION_ID, session);
+        }
+        if let Some(version) = version {
+            request = request.header(headers::PROTOCOL_VERSION, version);
+        }
+        request.send()
+    };
+    let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+    // No session and not an initialize.
+    let r = post(list.clone(), None, None, ACCEPT_BOTH).await.unwrap();
+    assert_eq!(r.status(), 400);
+    // Unknown session.
+    let r = post(list.clone(), Some("nope"), None, ACCEPT_BOTH)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let session = Session::open(&served.url, json!({})).await;
+    // Unsupported protocol version.
+    let r = post(
+        list.clone(),
+        Some(&session.id),
+        Some("1999-01-01"),
+        ACCEPT_BOTH,
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    // JSON-only client gets JSON.
+    let r = post(
+        list.clone(),
+        Some(&session.id),
+        Some("2025-06-18"),
+        "application/json",
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let answer: Value = r.json().await.unwrap();
+    assert_eq!(answer["id"], 1);
+    assert!(answer["result"]["tools"].is_array());
+    // A batch answered as a JSON array.
+    let batch = json!([
+        {"jsonrpc": "2.0", "id": "x", "method": "ping"},
+        {"jsonrpc": "2.0", "id": "y", "method": "tools/list"},
+    ]);
+    let r = post(batch, Some(&session.id), None, "application/json")
+        .await
+        .unwrap();
+    let answers: Value = r.json().await.unwrap();
+    assert_eq!(answers.as_array().unwrap().len(), 2, "{answers}");
+    // Nothing acceptable.
+    let r = post(list.clone(), Some(&session.id), None, "text/html")
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406);
+    // GET without a session: no standalone stream there.
+    let r = http
+        .get(&served.url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    // DELETE ends the session; a second DELETE is 404.
+    for expected in [200, 404] {
+        let r = http
+            .delete(&served.url)
+            .header(headers::SESSION_ID, &session.id)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected);
+    }
+    served.bridge.stop().await;
+    // A stopped bridge opens no sessions.
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let r = post(init, None, None, "application/json").await.unwrap();
+    let answer: Value = r.json().await.unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("stopped")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashing_stdio_command_fails_initialize_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut spec = everything_spec(dir.path(), ShareMode::Shared);
+    spec.child.command = "sh".into();
+    spec.child.args = vec!["-c".into(), "echo broken >&2; exit 7".into()];
+    let bridge = StdioBridge::new(spec, None);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!(
+        "http://127.0.0.1:{}/mcp",
+        listener.local_addr().unwrap().port()
+    );
+    let app = router(bridge.clone());
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let answer: Value = reqwest::Client::new()
+        .post(&url)
+        .header("accept", "application/json")
+        .header("content-type", "application/json")
+        .body(init.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let message = answer["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.contains("code 7") || message.contains("exited"),
+        "{answer}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while bridge.snapshot().state != TargetState::CrashLoop {
+        assert!(Instant::now() < deadline, "{:?}", bridge.snapshot());
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    bridge.stop().await;
+}
