@@ -216,12 +216,15 @@ fn json_result(
         .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
     let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
     result.structured_content = Some(structured);
+    // The reference leaves `isError` out of a success.
+    result.is_error = None;
     Ok(result)
 }
 
 fn message_result(message: &str) -> CallToolResult {
     let mut result = CallToolResult::success(vec![ContentBlock::text(message)]);
     result.structured_content = Some(json!({"success": true, "message": message}));
+    result.is_error = None;
     result
 }
 
