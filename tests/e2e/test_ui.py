@@ -272,3 +272,30 @@ def test_failing_and_remote_targets_show_their_state_and_error(home, browser):
         browser.screenshot("failing-and-remote-targets")
     finally:
         assert host.stop() == 0
+
+
+def test_graph_browser_pages_through_a_large_graph(host, browser, tmp_path):
+    project = tmp_path / "big"
+    project.mkdir()
+    entities = [{"name": f"Module {i:02d}", "entityType": "module", "observations": [f"line count {i * 10}"]} for i in range(45)]
+    use_memory(host, project, "ui-paging-instance", calls=[("create_entities", {"entities": entities})])
+    db_id = next(db["id"] for db in host.api("GET", "/memory/dbs")[1]["dbs"] if str(project) in json.dumps(db))
+
+    browser("goto", url=host.manager_url + "/")
+    row = f'#dbs-table tr[data-db="{db_id}"]'
+    browser.wait(f"{row} td[data-count='entities']", text="45")
+    browser("click", selector=f"{row} button")
+    browser.wait("#graph-page", text="1–20 of 45")
+    assert browser("count", selector="#graph .entity") == 20
+    assert browser("eval", expression="document.getElementById('graph-prev').disabled") is True
+    seen = set(browser("texts", selector="#graph .entity .entity-name"))
+    browser("click", selector="#graph-next")
+    browser.wait("#graph-page", text="21–40 of 45")
+    seen |= set(browser("texts", selector="#graph .entity .entity-name"))
+    browser("click", selector="#graph-next")
+    browser.wait("#graph-page", text="41–45 of 45")
+    seen |= set(browser("texts", selector="#graph .entity .entity-name"))
+    assert browser("eval", expression="document.getElementById('graph-next').disabled") is True
+    assert seen == {e["name"] for e in entities}, "every entity is reachable by paging, none twice"
+    browser("click", selector="#graph-prev")
+    browser.wait("#graph-page", text="21–40 of 45")
