@@ -403,11 +403,24 @@ async fn handle_post(
             && messages[0].get("method").and_then(Value::as_str) == Some("initialize")
             && messages[0].get("id").is_some();
         if !is_initialize {
-            return jsonrpc_error_response(
+            // E.g. a `server/discover` probe of the stateless revision: the error carries the
+            // request's id, so that the client falls back to `initialize`.
+            let id = if batch {
+                Value::Null
+            } else {
+                messages[0].get("id").cloned().unwrap_or(Value::Null)
+            };
+            return (
                 StatusCode::BAD_REQUEST,
-                INVALID_REQUEST,
-                "Bad Request: Mcp-Session-Id header is required (initialize first)",
-            );
+                [(header::CONTENT_TYPE, "application/json")],
+                error_response(
+                    &id,
+                    INVALID_REQUEST,
+                    "Bad Request: Mcp-Session-Id header is required (this server speaks the session revisions: initialize first)",
+                )
+                .to_string(),
+            )
+                .into_response();
         }
         return match bridge.initialize(&messages[0]).await {
             Ok((session, answer)) => {
