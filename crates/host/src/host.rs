@@ -162,6 +162,8 @@ struct TargetRecord {
     state: TargetState,
     pid: Option<u32>,
     restarts: u32,
+    /// Restarts the supervisor did on its own (after crashes).
+    child_restarts: u32,
     last_error: Option<String>,
     started_at: Option<String>,
     reachable: Option<bool>,
@@ -427,6 +429,7 @@ impl HostInner {
                 state: TargetState::Stopped,
                 pid: None,
                 restarts: 0,
+                child_restarts: 0,
                 last_error: None,
                 started_at: None,
                 reachable: None,
@@ -504,7 +507,7 @@ impl HostInner {
         self.start_slot(&slot).await
     }
 
-    async fn start_slot(&self, slot: &TargetSlot) -> Result<(), TargetError> {
+    async fn start_slot(&self, slot: &Arc<TargetSlot>) -> Result<(), TargetError> {
         if self.is_stopping() {
             return Err(TargetError::ShuttingDown);
         }
@@ -526,21 +529,67 @@ impl HostInner {
             }
         };
         match launched {
-            Ok(started) => {
+            Ok(mut started) => {
                 slot.record.lock().pid = started.pid();
+                if let Some(child) = started.child() {
+                    started.set_follower(self.follow_child(slot.clone(), child.watch()));
+                }
                 *running = Some(started);
                 self.set_state(slot, TargetState::Running, None);
                 Ok(())
             }
             Err(error) => {
                 let reason = describe_launch_error(&self.state_dir, &config, &error);
-                self.set_state(slot, TargetState::Failed, Some(reason.clone()));
+                let state = match error {
+                    LaunchError::Child {
+                        crash_loop: true, ..
+                    } => TargetState::CrashLoop,
+                    _ => TargetState::Failed,
+                };
+                self.set_state(slot, state, Some(reason.clone()));
                 Err(TargetError::Failed {
                     name: config.name,
                     reason,
                 })
             }
         }
+    }
+
+    /// Mirrors a supervised child's later changes (crash, restart, crash loop) into the
+    /// target's record and the event stream.
+    fn follow_child(
+        &self,
+        slot: Arc<TargetSlot>,
+        mut status: watch::Receiver<crate::supervisor::ChildStatus>,
+    ) -> tokio::task::JoinHandle<()> {
+        let events = self.events.clone();
+        tokio::spawn(async move {
+            status.borrow_and_update();
+            while status.changed().await.is_ok() {
+                let child = status.borrow_and_update().clone();
+                let changed = {
+                    let mut record = slot.record.lock();
+                    let changed =
+                        record.state != child.state || record.last_error != child.last_error;
+                    record.state = child.state;
+                    record.pid = child.pid;
+                    record.child_restarts = child.restarts;
+                    record.last_error = child.last_error.clone();
+                    if child.state == TargetState::Running && changed {
+                        record.started_at = Some(now_rfc3339());
+                    }
+                    changed
+                };
+                slot.state_tx.send_replace(child.state);
+                if changed {
+                    let _ = events.send(HostEvent::Target {
+                        name: slot.name.clone(),
+                        state: child.state,
+                        last_error: child.last_error,
+                    });
+                }
+            }
+        })
     }
 
     pub(crate) async fn stop_target(&self, name: &str) -> Result<(), TargetError> {
@@ -621,7 +670,7 @@ impl HostInner {
                     state: record.state,
                     pid: record.pid,
                     sessions: self.sessions.count(&config.name),
-                    restarts: record.restarts,
+                    restarts: record.restarts + record.child_restarts,
                     last_error: record.last_error.clone(),
                     log_path: log_path.map(|p| p.display().to_string()),
                     started_at: record.started_at.clone(),
@@ -666,7 +715,10 @@ fn describe_launch_error(
 }
 
 pub(crate) fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
+    rfc3339(time::OffsetDateTime::now_utc())
+}
+
+pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default()
 }

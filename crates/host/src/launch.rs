@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use msm_core::{LockFile, LockInfo, StateDir, TargetConfig, TargetKind};
+use msm_core::{LockFile, LockInfo, StateDir, TargetConfig, TargetKind, Transport};
 use tokio_util::sync::CancellationToken;
 
 use crate::mcp_http::{self, BindError};
 use crate::security::Guard;
 use crate::sessions::SessionRegistry;
+use crate::supervisor::{ChildIo, ChildSpec, Readiness, SupervisedChild, SupervisorError};
 
 /// Everything a launch needs from the host.
 #[derive(Clone)]
@@ -29,6 +30,13 @@ pub(crate) enum Running {
         task: tokio::task::JoinHandle<()>,
         _lock: LockFile,
     },
+    /// A child process that serves HTTP on the target's port itself.
+    Supervised {
+        child: Arc<SupervisedChild>,
+        /// Mirrors the child's status into the target's record (set by the host).
+        follower: Option<tokio::task::JoinHandle<()>>,
+        _lock: LockFile,
+    },
 }
 
 impl Running {
@@ -36,6 +44,21 @@ impl Running {
     pub fn pid(&self) -> Option<u32> {
         match self {
             Running::Served { .. } => Some(std::process::id()),
+            Running::Supervised { child, .. } => child.snapshot().pid,
+        }
+    }
+
+    /// The supervised child, whose later state changes the host follows.
+    pub fn child(&self) -> Option<&Arc<SupervisedChild>> {
+        match self {
+            Running::Supervised { child, .. } => Some(child),
+            Running::Served { .. } => None,
+        }
+    }
+
+    pub fn set_follower(&mut self, task: tokio::task::JoinHandle<()>) {
+        if let Running::Supervised { follower, .. } = self {
+            *follower = Some(task);
         }
     }
 
@@ -44,6 +67,17 @@ impl Running {
             Running::Served { stop, task, _lock } => {
                 stop.cancel();
                 mcp_http::join_server(task, Duration::from_secs(3)).await;
+                drop(_lock);
+            }
+            Running::Supervised {
+                child,
+                follower,
+                _lock,
+            } => {
+                if let Some(follower) = follower {
+                    follower.abort();
+                }
+                child.stop().await;
                 drop(_lock);
             }
         }
@@ -63,6 +97,9 @@ pub enum LaunchError {
     NoPort,
     #[error("{0}")]
     Unsupported(String),
+    /// The child did not become ready; `crash_loop` when it kept dying.
+    #[error("{reason}")]
+    Child { reason: String, crash_loop: bool },
 }
 
 pub(crate) async fn launch(
@@ -71,10 +108,12 @@ pub(crate) async fn launch(
 ) -> Result<Running, LaunchError> {
     match &target.kind {
         TargetKind::Builtin(msm_core::config::Builtin::Memory) => launch_memory(ctx, target),
-        TargetKind::Process { .. } => Err(LaunchError::Unsupported(format!(
-            "hosting `{}` targets is not available in this build yet",
-            target.transport.as_str()
-        ))),
+        TargetKind::Process { .. } if target.transport == Transport::Stdio => {
+            Err(LaunchError::Unsupported(
+                "hosting stdio targets is not available in this build yet".into(),
+            ))
+        }
+        TargetKind::Process { .. } => launch_http_child(ctx, target).await,
         TargetKind::Remote { .. } => Err(LaunchError::Remote),
     }
 }
@@ -101,6 +140,47 @@ fn launch_memory(ctx: &LaunchContext, target: &TargetConfig) -> Result<Running, 
         task,
         _lock: lock,
     })
+}
+
+/// Starts an external server that speaks HTTP itself on the target's port, and waits until it
+/// answers MCP there. The port is checked first: a foreign server already on it would
+/// otherwise pass the readiness probe.
+async fn launch_http_child(
+    ctx: &LaunchContext,
+    target: &TargetConfig,
+) -> Result<Running, LaunchError> {
+    let port = target.port.ok_or(LaunchError::NoPort)?;
+    let lock = LockFile::acquire(
+        &ctx.state_dir.lock_path(&target.name),
+        LockInfo::for_this_process(port, target.transport.as_str()),
+    )?;
+    drop(mcp_http::bind_loopback(port)?);
+    let spec = ChildSpec::from_target(target, ctx.state_dir.log_path(&target.name))
+        .ok_or(LaunchError::NoPort)?;
+    let ready_timeout = spec.policy.ready_timeout + Duration::from_secs(5);
+    let child = Arc::new(SupervisedChild::spawn(
+        spec,
+        Readiness::for_target(target),
+        ChildIo::Logged,
+        None,
+    ));
+    match child.wait_ready(ready_timeout).await {
+        Ok(()) => {
+            tracing::info!(target_name = %target.name, port, "external server ready");
+            Ok(Running::Supervised {
+                child,
+                follower: None,
+                _lock: lock,
+            })
+        }
+        Err(error) => {
+            child.stop().await;
+            Err(LaunchError::Child {
+                crash_loop: matches!(error, SupervisorError::CrashLoop { .. }),
+                reason: error.to_string(),
+            })
+        }
+    }
 }
 
 /// Whether a remote target answers at all (any HTTP status counts: it is there).

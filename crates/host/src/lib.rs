@@ -16,13 +16,13 @@
 mod host;
 mod launch;
 pub mod manager_api;
-pub mod memory;
 pub mod mcp_http;
+pub mod memory;
 mod memory_backend;
 mod reload;
 pub mod security;
-pub mod stdio_bridge;
 pub mod sessions;
+pub mod stdio_bridge;
 pub mod supervisor;
 #[cfg(test)]
 mod tests;

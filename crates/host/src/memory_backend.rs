@@ -1,15 +1,17 @@
-//! The memory target's backing store as the host sees it: opened once per host, shared by every
-//! session of the memory target and by the manager API's `/memory/dbs` routes, closed at
-//! shutdown.
+//! The memory target's backing store as the host sees it: one `StoreRegistry` per host, shared
+//! by every session of the memory target and by the manager API's `/memory/dbs` routes, closed
+//! at shutdown. The JSON shapes of those routes are made here, at the edge.
+
+use std::sync::Arc;
 
 use msm_core::StateDir;
-use rmcp::ServerHandler;
-use rmcp::model::{ServerCapabilities, ServerConfig};
+use msm_memory::{DbInfo, GraphPage, StoreError, StoreRegistry};
+use serde_json::{Value, json};
 
 /// Errors of the `/memory/dbs` routes.
 #[derive(Debug, thiserror::Error)]
 pub enum MemoryApiError {
-    #[error("unknown memory DB `{0}`")]
+    #[error("unknown memory DB `{0}` (see GET /memory/dbs)")]
     UnknownDb(String),
     #[error("{0}")]
     NotAvailable(String),
@@ -17,50 +19,98 @@ pub enum MemoryApiError {
     Store(String),
 }
 
+impl From<StoreError> for MemoryApiError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::UnknownDb(id) => MemoryApiError::UnknownDb(id),
+            other => MemoryApiError::Store(other.to_string()),
+        }
+    }
+}
+
 /// The memory store of this host (cheap to clone).
-#[derive(Clone, Default)]
-pub struct MemoryBackend {}
+#[derive(Clone)]
+pub struct MemoryBackend {
+    stores: Arc<StoreRegistry>,
+}
 
 impl MemoryBackend {
-    pub fn open(_state_dir: &StateDir) -> MemoryBackend {
-        MemoryBackend {}
+    /// The registry for this user: the fallback DB under `$HOME/.claude/`, the list of known
+    /// DBs in the state dir.
+    pub fn open(state_dir: &StateDir) -> MemoryBackend {
+        let home = msm_core::state_dir::home_dir().unwrap_or_else(|| state_dir.root().to_owned());
+        MemoryBackend {
+            stores: Arc::new(StoreRegistry::new(home, state_dir.memory_dbs_path())),
+        }
+    }
+
+    /// The shared registry (what the memory MCP handler is built on).
+    pub fn stores(&self) -> &Arc<StoreRegistry> {
+        &self.stores
     }
 
     /// Closes every open DB (at shutdown).
-    pub fn close(&self) {}
-
-    /// Every memory DB this host has ever opened.
-    pub fn list_dbs(&self) -> Result<Vec<serde_json::Value>, MemoryApiError> {
-        Err(MemoryApiError::NotAvailable(
-            "the memory store is not available in this build yet".into(),
-        ))
+    pub fn close(&self) {
+        self.stores.close_all();
     }
 
-    /// One page of a DB's graph, filtered by `query`.
+    /// Every memory DB this host has ever opened, as `GET /memory/dbs` lists them.
+    pub fn list_dbs(&self) -> Result<Vec<Value>, MemoryApiError> {
+        Ok(self.stores.known_dbs().iter().map(db_json).collect())
+    }
+
+    /// One page of a DB's graph, filtered by `query` (search semantics; empty = everything).
     pub fn graph_page(
         &self,
         id: &str,
-        _query: &str,
-        _offset: usize,
-        _limit: usize,
-    ) -> Result<serde_json::Value, MemoryApiError> {
-        Err(MemoryApiError::UnknownDb(id.to_owned()))
+        query: &str,
+        offset: usize,
+        limit: usize,
+    ) -> Result<Value, MemoryApiError> {
+        Ok(page_json(
+            &self.stores.graph_page(id, query, offset, limit)?,
+        ))
     }
 }
 
-/// Makes one memory MCP handler per session (and per stateless request).
+fn db_json(db: &DbInfo) -> Value {
+    let counts = db.counts;
+    json!({
+        "id": db.id,
+        "path": db.path.display().to_string(),
+        "project": db.project.as_ref().map(|p| p.display().to_string()),
+        "exists": db.exists,
+        "size_bytes": db.size_bytes,
+        "entities": counts.map(|c| c.entities),
+        "relations": counts.map(|c| c.relations),
+        "observations": counts.map(|c| c.observations),
+        "last_write": db.last_write.map(|t| crate::host::rfc3339(time::OffsetDateTime::from(t))),
+        "error": db.error,
+    })
+}
+
+fn page_json(page: &GraphPage) -> Value {
+    json!({
+        "entities": page.entities.iter().map(|e| json!({
+            "name": e.name,
+            "entityType": e.entity_type,
+            "observations": e.observations,
+        })).collect::<Vec<_>>(),
+        "relations": page.relations.iter().map(|r| json!({
+            "from": r.from,
+            "to": r.to,
+            "relationType": r.relation_type,
+        })).collect::<Vec<_>>(),
+        "total": page.total,
+        "offset": page.offset,
+        "limit": page.limit,
+    })
+}
+
+/// Makes one memory MCP handler per session (and per stateless request), all on the host's
+/// one registry.
 pub(crate) fn memory_handler_factory(
-    _backend: MemoryBackend,
-) -> impl Fn() -> PlaceholderMemory + Send + Sync + 'static {
-    || PlaceholderMemory
-}
-
-/// Stands in for the memory MCP handler until it lands: answers the protocol, has no tools.
-#[derive(Clone)]
-pub(crate) struct PlaceholderMemory;
-
-impl ServerHandler for PlaceholderMemory {
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-    }
+    backend: MemoryBackend,
+) -> impl Fn() -> crate::memory::MemoryService + Send + Sync + 'static {
+    move || crate::memory::MemoryService::new(backend.stores.clone())
 }

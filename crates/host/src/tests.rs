@@ -106,7 +106,12 @@ async fn jsonrpc_body(response: reqwest::Response) -> Value {
     let mut text = String::new();
     while let Some(chunk) = response.chunk().await.unwrap() {
         text.push_str(&String::from_utf8_lossy(&chunk));
-        if let Some(message) = text
+        // Only complete events (ended by a blank line) are parsed.
+        let complete = match text.rfind("\n\n") {
+            Some(end) => &text[..end],
+            None => continue,
+        };
+        if let Some(message) = complete
             .lines()
             .filter_map(|l| l.strip_prefix("data:"))
             .map(str::trim)
