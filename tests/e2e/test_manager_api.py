@@ -71,13 +71,37 @@ def test_config_reload_and_generate(host):
     assert status == 400 and "no-such-client" in body["error"]
 
 
-def test_memory_dbs_route_answers_json(host):
+def test_memory_dbs_and_graph_after_a_write(host, tmp_path):
+    import anyio
+
+    from _host_util import mcp_client
+
+    project = tmp_path / "proj"
+    project.mkdir()
+
+    async def write():
+        async with mcp_client(host.url(), host.headers(project), "legacy") as client:
+            result = await client.call_tool("create_entities", {"entities": [
+                {"name": "Ada", "entityType": "person", "observations": ["wrote notes"]},
+                {"name": "Engine", "entityType": "machine", "observations": []},
+            ]})
+            assert not result.is_error
+            await client.call_tool("create_relations", {"relations": [{"from": "Ada", "to": "Engine", "relationType": "designed"}]})
+
+    anyio.run(write)
     status, body = host.api("GET", "/memory/dbs")
-    assert status in (200, 501), body
-    if status == 200:
-        assert isinstance(body["dbs"], list)
-    status, body = host.api("GET", "/memory/dbs/does-not-exist/graph?q=x&offset=0&limit=5")
-    assert status in (404, 501) and "error" in body
+    assert status == 200
+    (db,) = [d for d in body["dbs"] if d["project"] == str(project)]
+    assert db["path"] == str(project / ".claude" / "memory.db")
+    assert db["exists"] is True and db["size_bytes"] > 0
+    assert (db["entities"], db["relations"], db["observations"]) == (2, 1, 1)
+    assert db["last_write"]
+    status, page = host.api("GET", f"/memory/dbs/{db['id']}/graph?q=ada&offset=0&limit=10")
+    assert status == 200
+    assert [e["name"] for e in page["entities"]] == ["Ada"] and page["total"] == 1
+    assert page["relations"] == [{"from": "Ada", "to": "Engine", "relationType": "designed"}]
+    status, body = host.api("GET", "/memory/dbs/does-not-exist/graph?q=x")
+    assert status == 404 and "does-not-exist" in body["error"]
 
 
 def test_events_stream_reports_state_changes(host):
