@@ -91,6 +91,8 @@ impl MemoryStore {
             Detected::SeedNode => {
                 let backup = backup_path(path);
                 conn.backup("main", &backup, None::<fn(rusqlite::backup::Progress)>)?;
+                // The copy is one self-contained file, whatever the original's journal mode.
+                Connection::open(&backup)?.pragma_update(None, "journal_mode", "DELETE")?;
                 tracing::warn!(
                     db = %path.display(),
                     backup = %backup.display(),
