@@ -171,7 +171,7 @@ SNI_HOST_SCRIPT = r'''
 """A stand-in StatusNotifier host for tests: owns org.kde.StatusNotifierWatcher on the session
 bus and records the items that register; also reads (GetLayout) and clicks (Event) an item's
 dbusmenu. Runs under the system python3 (PyGObject)."""
-import json, sys, time
+import json, os, sys, time
 import gi
 gi.require_version("Gio", "2.0")
 from gi.repository import Gio, GLib
@@ -194,8 +194,9 @@ def watch(items_file):
             service = params.unpack()[0]
             bus, obj = (sender, service) if service.startswith("/") else (service, "/StatusNotifierItem")
             items.append({"bus": bus, "path": obj})
-            with open(items_file, "w") as f:
+            with open(items_file + ".tmp", "w") as f:
                 json.dump(items, f)
+            os.replace(items_file + ".tmp", items_file)  # readers never see a half-written file
             conn.emit_signal(None, "/StatusNotifierWatcher", "org.kde.StatusNotifierWatcher",
                              "StatusNotifierItemRegistered", GLib.Variant("(s)", (bus + obj,)))
         invocation.return_value(None)
