@@ -13,6 +13,7 @@ use crate::manager_client::ManagerClient;
 /// How long a headless host gets to hand over its ports.
 const HANDOVER_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// Why the tray could not take the ports over from a running host.
 #[derive(Debug, thiserror::Error)]
 pub enum HandoverError {
     #[error("the host running as pid {pid} did not hand over port {port} within {}s", HANDOVER_TIMEOUT.as_secs())]

@@ -14,6 +14,7 @@ pub struct ManagerClient {
     http: reqwest::Client,
 }
 
+/// A manager API call that did not succeed; the message names the host and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ManagerError {
     #[error("the manager at {url} does not answer: {source}")]
@@ -27,6 +28,7 @@ pub enum ManagerError {
 }
 
 impl ManagerClient {
+    /// A client of the manager on `127.0.0.1:port`; never goes through an HTTP proxy.
     pub fn new(port: u16, token: &str) -> ManagerClient {
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(2))

@@ -44,6 +44,7 @@ pub struct Shell {
 }
 
 impl Shell {
+    /// The shell for this state dir; the host is started later, in `setup`.
     pub fn new(state_dir: StateDir, config: Config, token: &Token) -> Shell {
         let client = ManagerClient::new(config.manager_port, token.as_str());
         Shell {

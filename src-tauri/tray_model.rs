@@ -59,10 +59,12 @@ impl HostStatus {
         HostStatus { targets }
     }
 
+    /// Targets in the `running` state (the status line's first number).
     pub fn running_count(&self) -> usize {
         self.targets.iter().filter(|t| t.state == "running").count()
     }
 
+    /// Sessions across every target.
     pub fn session_count(&self) -> u64 {
         self.targets.iter().map(|t| t.sessions).sum()
     }
@@ -109,6 +111,7 @@ pub enum MenuAction {
     Quit,
 }
 
+/// What a target's submenu can do to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TargetAction {
     Start,
