@@ -1,0 +1,76 @@
+"""Helpers of the memory tests (test_memory_*.py): the reference memory server over stdio, and
+tool results of either server as plain dicts that compare equal when the answers are the same."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import NODE_MODULES
+
+REFERENCE_JS = NODE_MODULES / "@modelcontextprotocol" / "server-memory" / "dist" / "index.js"
+
+
+class ReferenceServer:
+    """`@modelcontextprotocol/server-memory` on stdio, spoken to in raw JSON-RPC (one line per
+    message), with its JSONL file at `memory_file` (absolute)."""
+
+    def __init__(self, memory_file: Path, env: dict | None = None):
+        self.proc = subprocess.Popen(
+            ["node", str(REFERENCE_JS)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=(env or dict(os.environ)) | {"MEMORY_FILE_PATH": str(memory_file)},
+            text=True,
+            encoding="utf-8",
+        )
+        self.next_id = 0
+        self.request("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "parity", "version": "1"}})
+        self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+
+    def send(self, message: dict) -> None:
+        self.proc.stdin.write(json.dumps(message) + "\n")
+        self.proc.stdin.flush()
+
+    def request(self, method: str, params: dict | None = None) -> dict:
+        self.next_id += 1
+        message = {"jsonrpc": "2.0", "id": self.next_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self.send(message)
+        while True:
+            line = self.proc.stdout.readline()
+            if not line:
+                raise RuntimeError("the reference memory server exited")
+            answer = json.loads(line)
+            if answer.get("id") == self.next_id:
+                return answer
+
+    def call(self, tool: str, arguments: dict) -> dict:
+        answer = self.request("tools/call", {"name": tool, "arguments": arguments})
+        return normalise(answer["result"])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def normalise(result: dict) -> dict:
+    """The parts of a tools/call result both servers must agree on."""
+    return {
+        "content": [{"type": c["type"], "text": c.get("text")} for c in result.get("content", [])],
+        "structuredContent": result.get("structuredContent"),
+        "isError": bool(result.get("isError", False)),
+    }
+
+
+def sdk_result(result) -> dict:
+    """An official-SDK `CallToolResult` as `normalise` shapes a raw one."""
+    return normalise(result.model_dump(by_alias=True, mode="json", exclude_none=True))
