@@ -381,3 +381,16 @@ def test_bad_config_keeps_the_tray_up_and_the_menu_says_why(home, desktop, panel
     finally:
         code = stop_tray(tray)
     assert code == 0
+
+
+def test_without_a_session_bus_the_app_still_hosts_and_says_why(home, desktop, tmp_path):
+    manager_port, _ = write_config(home)
+    no_bus = Desktop(display=desktop.display, bus_address=f"unix:path={tmp_path / 'no-such-bus'}", procs=[])
+    tray = start_tray(home, no_bus)
+    try:
+        wait_until(lambda: tray.poll() is not None or http_ok(f"http://127.0.0.1:{manager_port}/health"), what="manager /health")
+        assert tray.poll() is None, (home.root / "tray.stderr").read_text()[-3000:]
+        stderr = home.root / "tray.stderr"
+        wait_until(lambda: "no D-Bus session bus" in stderr.read_text(), timeout=10, what="the no-bus warning")
+    finally:
+        assert stop_tray(tray) == 0, (home.root / "tray.stderr").read_text()[-3000:]
