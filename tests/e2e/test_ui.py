@@ -17,6 +17,7 @@ import pytest
 
 from conftest import NODE_MODULES, REPO, start_host, wait_until
 from _host_util import mcp_client
+from _proxy_util import proxy_params
 
 BROWSER_JS = REPO / "tests" / "e2e" / "ui" / "browser.js"
 CHROMIUM = os.environ.get("MSM_CHROMIUM", "/usr/bin/chromium")
@@ -299,3 +300,25 @@ def test_graph_browser_pages_through_a_large_graph(host, browser, tmp_path):
     assert seen == {e["name"] for e in entities}, "every entity is reachable by paging, none twice"
     browser("click", selector="#graph-prev")
     browser.wait("#graph-page", text="21–40 of 45")
+
+
+def test_a_session_through_the_proxy_appears_and_leaves_live(host, browser, tmp_path):
+    from mcp import Client
+
+    project = tmp_path / "via-proxy"
+    project.mkdir()
+    browser("goto", url=host.manager_url + "/")
+    browser.wait("#sessions-empty")
+
+    async def go():
+        async with Client(proxy_params(host.home, "memory", project=project), mode="legacy") as client:
+            await client.list_tools()
+            # The proxy's session (initialize revision) is shown with its project, no reload.
+            browser.wait("#sessions-table tbody tr", text="via-proxy")
+            row = browser.text("#sessions-table tbody tr")
+            assert str(project) in row and "memory" in row
+            browser.screenshot("session-through-proxy")
+        # The client closed stdin: the proxy DELETEs its session and the row goes away.
+        browser.wait("#sessions-empty", timeout_ms=20000)
+
+    anyio.run(go)
