@@ -531,8 +531,8 @@ impl HostInner {
         match launched {
             Ok(mut started) => {
                 slot.record.lock().pid = started.pid();
-                if let Some(child) = started.child() {
-                    started.set_follower(self.follow_child(slot.clone(), child.watch()));
+                if let Some(source) = started.status_source() {
+                    started.set_follower(self.follow_child(slot.clone(), source));
                 }
                 *running = Some(started);
                 self.set_state(slot, TargetState::Running, None);
@@ -560,13 +560,11 @@ impl HostInner {
     fn follow_child(
         &self,
         slot: Arc<TargetSlot>,
-        mut status: watch::Receiver<crate::supervisor::ChildStatus>,
+        mut source: launch::StatusSource,
     ) -> tokio::task::JoinHandle<()> {
         let events = self.events.clone();
         tokio::spawn(async move {
-            status.borrow_and_update();
-            while status.changed().await.is_ok() {
-                let child = status.borrow_and_update().clone();
+            while let Some(child) = source.next().await {
                 let changed = {
                     let mut record = slot.record.lock();
                     let changed =

@@ -11,7 +11,11 @@ use tokio_util::sync::CancellationToken;
 use crate::mcp_http::{self, BindError};
 use crate::security::Guard;
 use crate::sessions::SessionRegistry;
-use crate::supervisor::{ChildIo, ChildSpec, Readiness, SupervisedChild, SupervisorError};
+use crate::stdio_bridge::{self, BridgeSpec, StdioBridge};
+use crate::supervisor::{
+    ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild, SupervisorError,
+};
+use tokio::sync::{broadcast, watch};
 
 /// Everything a launch needs from the host.
 #[derive(Clone)]
@@ -30,6 +34,17 @@ pub(crate) enum Running {
         task: tokio::task::JoinHandle<()>,
         _lock: LockFile,
     },
+    /// A stdio child (shared, or one per session) served over streamable HTTP by the bridge on
+    /// the target's port.
+    Bridged {
+        bridge: Arc<StdioBridge>,
+        stop: CancellationToken,
+        task: tokio::task::JoinHandle<()>,
+        /// The shared child's status changes, until the host takes them (`status_source`).
+        events: Option<broadcast::Receiver<ChildEvent>>,
+        follower: Option<tokio::task::JoinHandle<()>>,
+        _lock: LockFile,
+    },
     /// A child process that serves HTTP on the target's port itself.
     Supervised {
         child: Arc<SupervisedChild>,
@@ -45,20 +60,25 @@ impl Running {
         match self {
             Running::Served { .. } => Some(std::process::id()),
             Running::Supervised { child, .. } => child.snapshot().pid,
+            Running::Bridged { bridge, .. } => bridge.snapshot().pid,
         }
     }
 
-    /// The supervised child, whose later state changes the host follows.
-    pub fn child(&self) -> Option<&Arc<SupervisedChild>> {
+    /// Where the child's later state changes (crash, restart, crash loop) come from.
+    pub fn status_source(&mut self) -> Option<StatusSource> {
         match self {
-            Running::Supervised { child, .. } => Some(child),
+            Running::Supervised { child, .. } => Some(StatusSource::Watch(child.watch())),
+            Running::Bridged { events, .. } => events.take().map(StatusSource::Events),
             Running::Served { .. } => None,
         }
     }
 
     pub fn set_follower(&mut self, task: tokio::task::JoinHandle<()>) {
-        if let Running::Supervised { follower, .. } = self {
-            *follower = Some(task);
+        match self {
+            Running::Supervised { follower, .. } | Running::Bridged { follower, .. } => {
+                *follower = Some(task);
+            }
+            Running::Served { .. } => {}
         }
     }
 
@@ -80,6 +100,47 @@ impl Running {
                 child.stop().await;
                 drop(_lock);
             }
+            Running::Bridged {
+                bridge,
+                stop,
+                task,
+                follower,
+                _lock,
+                ..
+            } => {
+                if let Some(follower) = follower {
+                    follower.abort();
+                }
+                stop.cancel();
+                bridge.stop().await;
+                mcp_http::join_server(task, Duration::from_secs(3)).await;
+                drop(_lock);
+            }
+        }
+    }
+}
+
+/// A supervised child's status changes, from either kind of child.
+pub(crate) enum StatusSource {
+    Watch(watch::Receiver<ChildStatus>),
+    Events(broadcast::Receiver<ChildEvent>),
+}
+
+impl StatusSource {
+    /// The next status; `None` once the child is gone.
+    pub async fn next(&mut self) -> Option<ChildStatus> {
+        match self {
+            StatusSource::Watch(rx) => {
+                rx.changed().await.ok()?;
+                Some(rx.borrow_and_update().clone())
+            }
+            StatusSource::Events(rx) => loop {
+                match rx.recv().await {
+                    Ok(event) => return Some(event.status),
+                    Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            },
         }
     }
 }
@@ -109,9 +170,7 @@ pub(crate) async fn launch(
     match &target.kind {
         TargetKind::Builtin(msm_core::config::Builtin::Memory) => launch_memory(ctx, target),
         TargetKind::Process { .. } if target.transport == Transport::Stdio => {
-            Err(LaunchError::Unsupported(
-                "hosting stdio targets is not available in this build yet".into(),
-            ))
+            launch_stdio_bridge(ctx, target).await
         }
         TargetKind::Process { .. } => launch_http_child(ctx, target).await,
         TargetKind::Remote { .. } => Err(LaunchError::Remote),
@@ -138,6 +197,51 @@ fn launch_memory(ctx: &LaunchContext, target: &TargetConfig) -> Result<Running, 
     Ok(Running::Served {
         stop,
         task,
+        _lock: lock,
+    })
+}
+
+/// Serves a stdio server over streamable HTTP on the target's port through the stdio bridge,
+/// behind the same guard and session tracking as every target; waits for the shared child.
+async fn launch_stdio_bridge(
+    ctx: &LaunchContext,
+    target: &TargetConfig,
+) -> Result<Running, LaunchError> {
+    let port = target.port.ok_or(LaunchError::NoPort)?;
+    let lock = LockFile::acquire(
+        &ctx.state_dir.lock_path(&target.name),
+        LockInfo::for_this_process(port, target.transport.as_str()),
+    )?;
+    let listener = mcp_http::bind_loopback(port)?;
+    let spec = BridgeSpec::from_target(target, ctx.state_dir.log_path(&target.name))
+        .ok_or(LaunchError::NoPort)?;
+    let ready_timeout = spec.ready_timeout + Duration::from_secs(5);
+    let (events_tx, events) = broadcast::channel(64);
+    let bridge = StdioBridge::new(spec, Some(events_tx));
+    if let Err(error) = bridge.wait_ready(ready_timeout).await {
+        bridge.stop().await;
+        return Err(LaunchError::Child {
+            crash_loop: matches!(error, SupervisorError::CrashLoop { .. }),
+            reason: error.to_string(),
+        });
+    }
+    ctx.sessions
+        .set_closer(&target.name, bridge.session_closer());
+    let router = mcp_http::guarded_target_router(
+        &target.name,
+        stdio_bridge::router(bridge.clone()),
+        ctx.guard.clone(),
+        ctx.sessions.clone(),
+    );
+    let stop = CancellationToken::new();
+    let task = mcp_http::spawn_server(listener, router, stop.clone());
+    tracing::info!(target_name = %target.name, port, "serving a stdio server at http://127.0.0.1:{port}/mcp");
+    Ok(Running::Bridged {
+        bridge,
+        stop,
+        task,
+        events: Some(events),
+        follower: None,
         _lock: lock,
     })
 }
