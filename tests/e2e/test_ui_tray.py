@@ -394,3 +394,40 @@ def test_without_a_session_bus_the_app_still_hosts_and_says_why(home, desktop, t
         wait_until(lambda: "no D-Bus session bus" in stderr.read_text(), timeout=10, what="the no-bus warning")
     finally:
         assert stop_tray(tray) == 0, (home.root / "tray.stderr").read_text()[-3000:]
+
+
+def test_a_proxy_session_survives_the_hand_over_to_the_tray_app(home, desktop, tmp_path):
+    """DESIGN.md, "One host per user": the tray app takes over from a headless host that a
+    proxy started, and the proxy's client never notices."""
+    import anyio
+    from mcp import Client
+
+    from _proxy_util import proxy_params
+
+    project = tmp_path / "project"
+    project.mkdir()
+    headless = start_host(home)
+    tray = None
+
+    async def go():
+        nonlocal tray
+        async with Client(proxy_params(home, "memory", project=project), mode="legacy") as client:
+            first = await client.call_tool("create_entities", {"entities": [{"name": "before", "entityType": "t", "observations": []}]})
+            assert not first.is_error
+            tray = start_tray(home, desktop)
+            headless.proc.wait(30)
+            wait_until(lambda: api_status(home, headless.manager_port)["pid"] == tray.pid if http_ok(f"{headless.manager_url}/health") else False,
+                       timeout=30, what="the tray app hosting")
+            second = await client.call_tool("create_entities", {"entities": [{"name": "after", "entityType": "t", "observations": []}]})
+            assert not second.is_error, second
+            graph = await client.call_tool("read_graph", {})
+            text = "".join(getattr(c, "text", "") for c in graph.content)
+            assert '"before"' in text and '"after"' in text, text
+
+    try:
+        anyio.run(go)
+        assert headless.proc.returncode == 0
+    finally:
+        if tray is not None:
+            assert stop_tray(tray) == 0, (home.root / "tray.stderr").read_text()[-3000:]
+        headless.stop()
