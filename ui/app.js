@@ -564,9 +564,24 @@
     const to = pick(relation, "to", "to_entity", "target") ?? "?";
     const type = pick(relation, "relationType", "relation_type", "type") ?? "related to";
     return h("li", { dataset: { from: String(from), to: String(to) } },
-      h("strong", {}, highlight(from, query)),
+      entityLink(from, query),
       h("span", { class: "rel-type" }, String(type)),
-      h("strong", {}, highlight(to, query)));
+      entityLink(to, query));
+  }
+
+  /** An entity name that searches for itself when clicked (to walk the graph). */
+  function entityLink(name, query) {
+    return h("button", {
+      type: "button", class: "entity-link", title: `Search for ${name}`,
+      onclick: () => searchGraph(String(name)),
+    }, highlight(name, query));
+  }
+
+  function searchGraph(query) {
+    $("graph-query").value = query;
+    state.graph.query = query;
+    state.graph.offset = 0;
+    loadGraph();
   }
 
   // ---------------------------------------------------------------- Configure Claude Code
@@ -850,9 +865,7 @@
     $("graph-close").addEventListener("click", closeGraph);
     $("graph-search").addEventListener("submit", (event) => {
       event.preventDefault();
-      state.graph.query = $("graph-query").value.trim();
-      state.graph.offset = 0;
-      loadGraph();
+      searchGraph($("graph-query").value.trim());
     });
     $("graph-prev").addEventListener("click", () => {
       state.graph.offset = Math.max(0, state.graph.offset - GRAPH_PAGE_SIZE);

@@ -203,6 +203,11 @@ def test_memory_db_appears_with_counts_and_the_graph_browser_finds_an_entity(hos
     relation_text = browser("texts", selector="#graph-relations li")
     assert any("programmed" in r and "Analytical Engine" in r for r in relation_text), relation_text
 
+    # A relation's endpoint is a link: clicking it searches for that entity.
+    browser("click", selector='#graph-relations li[data-to="Analytical Engine"] .entity-link:last-child')
+    browser.wait('#graph .entity[data-entity="Analytical Engine"]')
+    assert browser("eval", expression="document.getElementById('graph-query').value") == "Analytical Engine"
+
     browser("fill", selector="#graph-query", value="no such thing anywhere")
     browser("press", selector="#graph-query", key="Enter")
     browser.wait("#graph-entities .empty", text="No entity matches")
