@@ -166,7 +166,8 @@ impl Proxy {
         let mut signals = crate::signals::Shutdown::new();
         let mut stdin_open = true;
         loop {
-            if self.shutting_down && self.pending.is_empty() && !self.attaching() {
+            // Leaving waits for answers, not for an attach nobody needs any more.
+            if self.shutting_down && self.pending.is_empty() {
                 break;
             }
             let next_deadline = self.pending.values().map(|p| p.deadline).min();
@@ -201,10 +202,6 @@ impl Proxy {
         if let Link::Ready(transport) = std::mem::replace(&mut self.link, Link::Idle) {
             transport.close().await;
         }
-    }
-
-    fn attaching(&self) -> bool {
-        matches!(self.link, Link::Attaching)
     }
 
     fn client_line(&mut self, line: Bytes) {

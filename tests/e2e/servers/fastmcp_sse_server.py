@@ -27,11 +27,11 @@ async def slow_echo(message: str, seconds: float = 0.5) -> str:
 
 
 @mcp.tool
-async def progress(steps: int, ctx: Context) -> str:
-    """Reports `steps` progress notifications."""
+async def progress(steps: int, ctx: Context, interval: float = 0.02) -> str:
+    """Reports `steps` progress notifications, `interval` seconds apart."""
     for i in range(1, steps + 1):
         await ctx.report_progress(i, steps)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(interval)
     return f"done {steps}"
 
 
