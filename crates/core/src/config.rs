@@ -284,13 +284,15 @@ impl Config {
         let mut ports: BTreeMap<u16, &str> = BTreeMap::new();
         ports.insert(raw.manager.port, "manager");
         for t in targets.values().filter(|t| t.enabled) {
-            if let Some(port) = t.port.filter(|_| !matches!(t.kind, TargetKind::Remote { .. })) {
-                if let Some(other) = ports.insert(port, &t.name) {
-                    return Err(invalid(
-                        0,
-                        format!("port {port} is used by both `{other}` and `{}`", t.name),
-                    ));
-                }
+            if let Some(port) = t
+                .port
+                .filter(|_| !matches!(t.kind, TargetKind::Remote { .. }))
+                && let Some(other) = ports.insert(port, &t.name)
+            {
+                return Err(invalid(
+                    0,
+                    format!("port {port} is used by both `{other}` and `{}`", t.name),
+                ));
             }
         }
         Ok(Config {
@@ -465,8 +467,14 @@ headers = { Authorization = "Bearer x" }
         .unwrap();
         assert_eq!(c.manager_port, 4000);
         assert_eq!(c.targets["everything"].share, ShareMode::PerSession);
-        assert_eq!(c.targets["fast"].endpoint_url(), "http://127.0.0.1:4003/sse");
-        assert_eq!(c.targets["team"].endpoint_url(), "http://127.0.0.1:3300/mcp");
+        assert_eq!(
+            c.targets["fast"].endpoint_url(),
+            "http://127.0.0.1:4003/sse"
+        );
+        assert_eq!(
+            c.targets["team"].endpoint_url(),
+            "http://127.0.0.1:3300/mcp"
+        );
         assert_eq!(c.targets["team"].port, None);
     }
 
@@ -474,13 +482,25 @@ headers = { Authorization = "Bearer x" }
     fn bad_files_name_line_and_reason() {
         let check = |text: &str, expected: &str| {
             let err = parse(text).unwrap_err();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         };
         check("[manager]\nport = \"x\"\n", "config.toml:2:");
         check("[manager]\nport = 3199\nbogus = 1\n", "config.toml:3:");
-        check("[targets.a]\nbuiltin = \"nope\"\nport = 1\n", "unknown builtin");
-        check("[targets.a]\ncommand = \"x\"\nport = 5\n", "set `transport`");
-        check("[targets.a]\ncommand = \"x\"\ntransport = \"stdio\"\n", "set `port`");
+        check(
+            "[targets.a]\nbuiltin = \"nope\"\nport = 1\n",
+            "unknown builtin",
+        );
+        check(
+            "[targets.a]\ncommand = \"x\"\nport = 5\n",
+            "set `transport`",
+        );
+        check(
+            "[targets.a]\ncommand = \"x\"\ntransport = \"stdio\"\n",
+            "set `port`",
+        );
         check(
             "\n\n[targets.a]\ncommand = \"x\"\nurl = \"http://h\"\n",
             "config.toml:3:",

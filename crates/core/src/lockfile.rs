@@ -149,7 +149,10 @@ pub fn pid_alive(pid: u32) -> bool {
         let Ok(raw) = i32::try_from(pid) else {
             return false;
         };
-        !matches!(kill(Pid::from_raw(raw), None), Err(nix::errno::Errno::ESRCH))
+        !matches!(
+            kill(Pid::from_raw(raw), None),
+            Err(nix::errno::Errno::ESRCH)
+        )
     }
     #[cfg(not(unix))]
     {
@@ -166,8 +169,8 @@ mod tests {
     fn acquire_read_release() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("memory.lock");
-        let lock = LockFile::acquire(&path, LockInfo::for_this_process(3100, "streamable-http"))
-            .unwrap();
+        let lock =
+            LockFile::acquire(&path, LockInfo::for_this_process(3100, "streamable-http")).unwrap();
         let live = LockFile::read_live(&path).expect("held lock is live");
         assert_eq!(live.port, 3100);
         assert_eq!(live.pid, std::process::id());
@@ -190,7 +193,10 @@ mod tests {
             ..LockInfo::for_this_process(3100, "streamable-http")
         };
         std::fs::write(&path, serde_json::to_vec(&stale).unwrap()).unwrap();
-        assert!(LockFile::read_live(&path).is_none(), "unlocked file is stale");
+        assert!(
+            LockFile::read_live(&path).is_none(),
+            "unlocked file is stale"
+        );
         let lock = LockFile::acquire(&path, LockInfo::for_this_process(3105, "sse")).unwrap();
         assert_eq!(LockFile::read_live(&path).unwrap().port, 3105);
         assert_eq!(lock.info().transport, "sse");

@@ -31,7 +31,11 @@ pub fn init_stderr(log_file: Option<&Path>) -> std::io::Result<LogGuards> {
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_target(false);
-    let file = file_writer.map(|w| tracing_subscriber::fmt::layer().with_ansi(false).with_writer(w));
+    let file = file_writer.map(|w| {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(w)
+    });
     let _ = tracing_subscriber::registry()
         .with(env_filter("warn"))
         .with(stderr)
@@ -44,21 +48,26 @@ pub fn init_stderr(log_file: Option<&Path>) -> std::io::Result<LogGuards> {
 /// else to `manager.log`; both are mirrored to stderr when `echo_stderr` (the foreground daemon).
 pub fn init_host(state_dir: &Path, echo_stderr: bool) -> std::io::Result<LogGuards> {
     std::fs::create_dir_all(state_dir)?;
-    let (manager, g1) = tracing_appender::non_blocking(open_append(&state_dir.join("manager.log"))?);
+    let (manager, g1) =
+        tracing_appender::non_blocking(open_append(&state_dir.join("manager.log"))?);
     let (memory, g2) = tracing_appender::non_blocking(open_append(&state_dir.join("memory.log"))?);
     let memory_targets = Targets::new()
         .with_target("msm_memory", tracing::Level::TRACE)
         .with_target("msm_host::memory", tracing::Level::TRACE);
-    let is_memory = move |meta: &tracing::Metadata<'_>| memory_targets.would_enable(meta.target(), meta.level());
+    let is_memory = move |meta: &tracing::Metadata<'_>| {
+        memory_targets.would_enable(meta.target(), meta.level())
+    };
     let not_memory = {
         let is_memory = is_memory.clone();
         move |meta: &tracing::Metadata<'_>| !is_memory(meta)
     };
-    let file_layer = tracing_subscriber::fmt::layer().with_ansi(false).with_writer(
-        memory
-            .with_filter(is_memory)
-            .or_else(manager.with_filter(not_memory)),
-    );
+    let file_layer = tracing_subscriber::fmt::layer()
+        .with_ansi(false)
+        .with_writer(
+            memory
+                .with_filter(is_memory)
+                .or_else(manager.with_filter(not_memory)),
+        );
     let stderr = echo_stderr.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
     let _ = tracing_subscriber::registry()
         .with(env_filter("info"))
@@ -72,5 +81,8 @@ fn open_append(path: &Path) -> std::io::Result<std::fs::File> {
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    std::fs::OpenOptions::new().create(true).append(true).open(path)
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
 }

@@ -48,8 +48,9 @@ impl Token {
         let _ = std::fs::remove_file(&tmp);
         match linked {
             Ok(()) => Ok(Token(fresh)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => read(&path)?
-                .ok_or_else(|| io::Error::other(format!("{} is empty", path.display()))),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                read(&path)?.ok_or_else(|| io::Error::other(format!("{} is empty", path.display())))
+            }
             Err(_) => {
                 // File systems without hard links: plain exclusive create.
                 write_private(&path, &fresh)?;
@@ -118,7 +119,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(state.token_path()).unwrap().permissions().mode();
+            let mode = std::fs::metadata(state.token_path())
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
     }
