@@ -20,6 +20,9 @@ use crate::mcp_http::{self, BindError};
 use crate::security::Guard;
 use crate::sessions::{SessionInfo, SessionRegistry};
 
+/// How long `ensure` waits for a restarting child.
+const CHILD_READY_TIMEOUT: Duration = Duration::from_secs(65);
+
 /// How to start a host.
 #[derive(Debug, Clone)]
 pub struct HostOptions {
@@ -512,8 +515,8 @@ impl HostInner {
             return Err(TargetError::ShuttingDown);
         }
         let mut running = slot.running.lock().await;
-        if running.is_some() {
-            return Ok(());
+        if let Some(existing) = running.as_ref() {
+            return self.ensure_child_running(slot, existing).await;
         }
         let config = slot.record.lock().config.clone();
         if matches!(config.kind, TargetKind::Remote { .. }) {
@@ -552,6 +555,57 @@ impl HostInner {
                     reason,
                 })
             }
+        }
+    }
+
+    /// A started target whose child crashed: revive it from a crash loop, then wait (bounded)
+    /// until it runs again or gives up.
+    async fn ensure_child_running(
+        &self,
+        slot: &TargetSlot,
+        existing: &Running,
+    ) -> Result<(), TargetError> {
+        let state = slot.record.lock().state;
+        match state {
+            TargetState::Running => return Ok(()),
+            TargetState::CrashLoop | TargetState::Failed => {
+                existing.restart_child().await;
+                self.set_state(slot, TargetState::Starting, None);
+            }
+            TargetState::Starting | TargetState::Stopped => {}
+        }
+        let mut states = slot.state_tx.subscribe();
+        let wait = async {
+            loop {
+                let state = *states.borrow_and_update();
+                match state {
+                    TargetState::Running => return Ok(()),
+                    TargetState::CrashLoop | TargetState::Failed | TargetState::Stopped => {
+                        return Err(TargetError::Failed {
+                            name: slot.name.clone(),
+                            reason: slot
+                                .record
+                                .lock()
+                                .last_error
+                                .clone()
+                                .unwrap_or_else(|| state.as_str().to_owned()),
+                        });
+                    }
+                    TargetState::Starting => {}
+                }
+                if states.changed().await.is_err() {
+                    return Err(TargetError::ShuttingDown);
+                }
+            }
+        };
+        tokio::select! {
+            result = tokio::time::timeout(CHILD_READY_TIMEOUT, wait) => result.unwrap_or_else(|_| {
+                Err(TargetError::Failed {
+                    name: slot.name.clone(),
+                    reason: format!("not ready after {}s", CHILD_READY_TIMEOUT.as_secs()),
+                })
+            }),
+            _ = self.stopping.cancelled() => Err(TargetError::ShuttingDown),
         }
     }
 

@@ -73,6 +73,15 @@ impl Running {
         }
     }
 
+    /// Asks a supervised child to start again (it may have given up in a crash loop).
+    pub async fn restart_child(&self) {
+        match self {
+            Running::Supervised { child, .. } => child.restart().await,
+            Running::Bridged { bridge, .. } => bridge.restart().await,
+            Running::Served { .. } => {}
+        }
+    }
+
     pub fn set_follower(&mut self, task: tokio::task::JoinHandle<()>) {
         match self {
             Running::Supervised { follower, .. } | Running::Bridged { follower, .. } => {
