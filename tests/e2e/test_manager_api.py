@@ -188,3 +188,21 @@ def _read_event(response):
             kind = value
         elif field == "data":
             data.append(value)
+
+
+def test_remote_targets_are_only_probed(home):
+    from conftest import free_port, start_host
+
+    dead = free_port()
+    host = start_host(home, f'[targets.up]\nurl = "http://127.0.0.1:{{port:memory}}/health"\n[targets.down]\nurl = "http://127.0.0.1:{dead}/mcp"\n')
+    try:
+        _, body = host.api("GET", "/status")
+        targets = {t["name"]: t for t in body["targets"]}
+        assert targets["up"]["kind"] == "remote" and targets["up"]["reachable"] is True
+        assert targets["up"]["state"] == "running" and targets["up"]["pid"] is None
+        assert targets["down"]["reachable"] is False and targets["down"]["state"] == "failed"
+        assert "unreachable" in targets["down"]["last_error"]
+        status, body = host.api("POST", "/daemons/up/start")
+        assert status == 400 and "remote" in body["error"]
+    finally:
+        assert host.stop() == 0
