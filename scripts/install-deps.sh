@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 BUILD_ONLY=0; [ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
 APT_PACKAGES=(build-essential pkg-config libssl-dev libgtk-3-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev)
-((BUILD_ONLY)) || APT_PACKAGES+=(sqlite3 chromium xvfb xauth dbus-x11 imagemagick)
+((BUILD_ONLY)) || APT_PACKAGES+=(sqlite3 chromium xvfb xauth dbus-x11 imagemagick python3-gi)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
