@@ -16,9 +16,10 @@
 //! one from the cached handshake, sessions carry on, and requests that were in flight get a
 //! JSON-RPC error saying the server restarted.
 //!
-//! HTTP (streamable HTTP, session revisions 2024-11-05 to 2025-11-25): `POST` answers requests
-//! as an SSE stream (related messages, then the answer) or as JSON when the client accepts
-//! only JSON; notifications and responses get 202. `GET` opens the session's standalone SSE
+//! HTTP (streamable HTTP, session revisions 2024-11-05 to 2025-11-25): `POST` answers a request
+//! as plain JSON when its answer comes first (within a second) or the client accepts only JSON,
+//! else as an SSE stream (related messages such as progress or sampling requests, then the
+//! answer); notifications and responses get 202. `GET` opens the session's standalone SSE
 //! stream (405 without a session). `DELETE` ends the session. An unknown session is 404, an
 //! unsupported `MCP-Protocol-Version` is 400. The host mounts [`router`] behind its security
 //! and session-tracking layers (`mcp_http::guarded_target_router`).
@@ -481,8 +482,22 @@ async fn handle_post(
     if expected == 0 {
         return StatusCode::ACCEPTED.into_response();
     }
-    if sse_ok {
-        sse_response(reply_rx, expected)
+    if sse_ok && json_ok && !batch {
+        // The answer usually comes before anything related to it: then one plain JSON
+        // response (one write, no stream). Anything else, or a slow answer, gets a stream.
+        let mut reply_rx = reply_rx;
+        match tokio::time::timeout(JSON_FIRST_WAIT, reply_rx.recv()).await {
+            Ok(Some(Outgoing::Final(answer))) => single_answer(answer, false),
+            Ok(Some(related)) => sse_response(Some(related), reply_rx, expected),
+            Ok(None) => jsonrpc_error_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                INTERNAL_ERROR,
+                "the request was dropped",
+            ),
+            Err(_) => sse_response(None, reply_rx, expected),
+        }
+    } else if sse_ok {
+        sse_response(None, reply_rx, expected)
     } else {
         json_response(reply_rx, expected, batch, upstream, session).await
     }
@@ -493,7 +508,7 @@ fn single_answer(answer: Value, sse: bool) -> Response {
     if sse {
         let (tx, rx) = mpsc::unbounded_channel();
         let _ = tx.send(Outgoing::Final(answer));
-        return sse_response(rx, 1);
+        return sse_response(None, rx, 1);
     }
     (
         StatusCode::OK,
@@ -503,17 +518,32 @@ fn single_answer(answer: Value, sse: bool) -> Response {
         .into_response()
 }
 
-fn sse_response(rx: mpsc::UnboundedReceiver<Outgoing>, expected: usize) -> Response {
-    let stream = futures::stream::unfold((rx, expected), |(mut rx, remaining)| async move {
+/// How long a request of a client that accepts both waits for its answer to come first (and
+/// be sent as plain JSON) before the response turns into an SSE stream.
+const JSON_FIRST_WAIT: Duration = Duration::from_secs(1);
+
+/// The SSE stream of a POST: `first` (already received), then messages until `expected`
+/// answers went out.
+fn sse_response(
+    first: Option<Outgoing>,
+    rx: mpsc::UnboundedReceiver<Outgoing>,
+    expected: usize,
+) -> Response {
+    let state = (first, rx, expected);
+    let stream = futures::stream::unfold(state, |(mut first, mut rx, remaining)| async move {
         if remaining == 0 {
             return None;
         }
-        let (message, remaining) = match rx.recv().await? {
+        let next = match first.take() {
+            Some(message) => message,
+            None => rx.recv().await?,
+        };
+        let (message, remaining) = match next {
             Outgoing::Related(message) => (message, remaining),
             Outgoing::Final(message) => (message, remaining - 1),
         };
         let event = Event::default().event("message").data(message.to_string());
-        Some((Ok::<_, Infallible>(event), (rx, remaining)))
+        Some((Ok::<_, Infallible>(event), (None, rx, remaining)))
     });
     sse(stream)
 }

@@ -43,6 +43,16 @@ fn everything_spec(dir: &Path, share: ShareMode) -> BridgeSpec {
     }
 }
 
+/// What the host's servers should do too: answers leave in one packet, not after a delayed ACK.
+fn nodelay(
+    listener: tokio::net::TcpListener,
+) -> impl axum::serve::Listener<Addr = std::net::SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
 struct Served {
     bridge: Arc<StdioBridge>,
     url: String,
@@ -56,7 +66,7 @@ async fn serve(share: ShareMode) -> Served {
     let port = listener.local_addr().unwrap().port();
     let app = router(bridge.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(nodelay(listener), app).await;
     });
     Served {
         bridge,
@@ -172,6 +182,13 @@ impl Session {
             .post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .await;
         assert_eq!(response.status(), 200);
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if content_type.starts_with("application/json") {
+            return (Vec::new(), response.json().await.unwrap());
+        }
         let mut events = SseReader::new(response);
         let mut related = Vec::new();
         while let Some(event) = events.next().await {
@@ -596,7 +613,7 @@ async fn a_crashing_stdio_command_fails_initialize_with_a_reason() {
     );
     let app = router(bridge.clone());
     tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
+        let _ = axum::serve(nodelay(listener), app).await;
     });
     let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
