@@ -78,7 +78,7 @@ def test_shared_child_serves_three_sdk_sessions_at_once(home):
 
                 status, listed = host.api("GET", "/sessions")
                 assert status == 200
-                mine = [s for s in listed if s["target"] == "everything"]
+                mine = [s for s in listed["sessions"] if s["target"] == "everything"]
                 assert len(mine) == 3, listed
                 assert target(host, "everything")["sessions"] == 3
 

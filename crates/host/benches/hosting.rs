@@ -6,7 +6,8 @@
 //! 2. Memory: 50 sessions (50 `mcp-session-proxy` processes) on one shared memory daemon vs 50
 //!    separate stdio reference servers (`@modelcontextprotocol/server-memory`): total RSS of each
 //!    setup (sum of VmRSS). Goal: <= 1/10. Uses the built binaries of target/debug (or
-//!    `MSM_BIN_DIR`): build them first with `cargo build -p mcp-session-manager -p msm-proxy`.
+//!    `MSM_BIN_DIR`; `MSM_PROXY_BIN` for another proxy binary, e.g. a release build): build them
+//!    first with `cargo build -p mcp-session-manager -p msm-proxy`.
 //!
 //! `--seconds N` sets each throughput phase's length (default 5); `--sessions N` the session
 //! count of part 2 (default 50); `--only bridge|rss` runs one part.
@@ -459,7 +460,9 @@ async fn read_graph_through(client: &StdioClient) {
 
 async fn rss_bench(sessions: usize) {
     let manager = bin_dir().join("mcp-session-manager");
-    let proxy = bin_dir().join("mcp-session-proxy");
+    let proxy = std::env::var_os("MSM_PROXY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| bin_dir().join("mcp-session-proxy"));
     if !manager.is_file() || !proxy.is_file() {
         println!(
             "RSS part not run: {} or {} missing (cargo build -p mcp-session-manager -p msm-proxy)",
@@ -469,8 +472,9 @@ async fn rss_bench(sessions: usize) {
         return;
     }
     println!(
-        "Memory: {sessions} sessions, one shared memory daemon vs {sessions} reference stdio servers (binaries of {}):",
-        bin_dir().display()
+        "Memory: {sessions} sessions, one shared memory daemon vs {sessions} reference stdio servers ({}, {}):",
+        manager.display(),
+        proxy.display()
     );
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
