@@ -151,6 +151,11 @@ pub fn spawn_server(
     router: Router,
     stop: CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
+    use axum::serve::ListenerExt;
+    // Small MCP answers must not wait for a delayed ACK (Nagle): one request, one round trip.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     tokio::spawn(async move {
         let result = axum::serve(listener, router)
             .with_graceful_shutdown(stop.cancelled_owned())
