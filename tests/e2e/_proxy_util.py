@@ -57,8 +57,8 @@ def start_everything(home: Home, mode: str) -> Server:
     return Server(proc, port, f"http://127.0.0.1:{port}{path}")
 
 
-def start_fastmcp_sse(home: Home) -> Server:
-    port = free_port()
+def start_fastmcp_sse(home: Home, port: int | None = None) -> Server:
+    port = port or free_port()
     log = open(home.root / "fastmcp.log", "ab")
     proc = subprocess.Popen(
         [str(FASTMCP_PYTHON), str(FASTMCP_SERVER), str(port)], env=home.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL

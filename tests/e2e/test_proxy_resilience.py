@@ -199,3 +199,37 @@ def test_request_timeout_answers_and_progress_extends_it(home):
             proxy.kill()
     finally:
         server.stop()
+
+
+def test_legacy_sse_server_restart_is_invisible_to_the_client(home):
+    server = start_fastmcp_sse(home)
+    port = server.port
+    try:
+        write_config(home, url_target("fast", server.url, "sse"))
+        proxy = RawProxy(home, "fast")
+        try:
+            proxy.initialize()
+            proxy.request(1, "tools/call", {"name": "echo", "arguments": {"message": "before"}})
+            assert proxy.read_answers([1])[1]["result"]["content"][0]["text"] == "Echo: before"
+            # In flight when the server goes: answered with an error, not left hanging.
+            proxy.request(2, "tools/call", {"name": "slow_echo", "arguments": {"message": "x", "seconds": 5}})
+            time.sleep(0.3)
+            server.proc.kill()
+            server.proc.wait()
+            lost = proxy.read_answers([2])[2]
+            assert lost["error"]["code"] == -32003 and "may have reached" in lost["error"]["message"], lost
+            # Down: a clear error naming the target, and the pipe stays open.
+            proxy.request(3, "tools/call", {"name": "echo", "arguments": {"message": "while down"}})
+            down = proxy.read_answers([3])[3]
+            assert "fast" in down["error"]["message"], down
+            assert proxy.proc.poll() is None
+            # Back on the same port: the proxy replays initialize on a new SSE session.
+            server = start_fastmcp_sse(home, port)
+            proxy.request(4, "tools/call", {"name": "echo", "arguments": {"message": "after"}})
+            assert proxy.read_answers([4])[4]["result"]["content"][0]["text"] == "Echo: after"
+            proxy.close_stdin()
+            assert proxy.wait() == 0
+        finally:
+            proxy.kill()
+    finally:
+        server.stop()

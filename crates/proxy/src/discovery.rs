@@ -65,6 +65,16 @@ pub enum DiscoveryError {
         detail: String,
         log: String,
     },
+    #[error(
+        "the manager on port {port} refused to start target `{target}` (HTTP {status}: {detail}); see {log}"
+    )]
+    ManagerRefused {
+        target: String,
+        port: u16,
+        status: u16,
+        detail: String,
+        log: String,
+    },
     #[error("state dir {path}: {detail}")]
     StateDir { path: PathBuf, detail: String },
 }
@@ -219,7 +229,7 @@ impl Daemon<'_> {
             if self.manager_live() || !asked_manager {
                 if !asked_manager {
                     asked_manager = true;
-                    if self.ask_manager().await {
+                    if self.ask_manager().await? {
                         continue;
                     }
                 } else {
@@ -295,7 +305,8 @@ impl Daemon<'_> {
     }
 
     /// `POST /daemons/NAME/ensure` on a live manager; whether one answered.
-    async fn ask_manager(&self) -> bool {
+    /// `Ok(false)` when no manager answers; an error when it refuses (say, a disabled target).
+    async fn ask_manager(&self) -> Result<bool, DiscoveryError> {
         let port = LockFile::read_live(&self.state.lock_path(msm_core::MANAGER_NAME))
             .map_or(self.manager_port, |info| info.port);
         let Ok(uri) = format!(
@@ -303,10 +314,10 @@ impl Daemon<'_> {
             self.target.name
         )
         .parse::<Uri>() else {
-            return false;
+            return Ok(false);
         };
         let Ok(token) = Token::load(self.state) else {
-            return false;
+            return Ok(false);
         };
         let mut headers = HeaderMap::new();
         if let Ok(value) = HeaderValue::from_str(&format!("Bearer {}", token.as_str())) {
@@ -318,21 +329,27 @@ impl Daemon<'_> {
             Ok(Ok(response)) => {
                 let status = response.status();
                 let body = read_body(response, 2048).await.unwrap_or_default();
-                if !status.is_success() {
-                    tracing::warn!(
-                        %status,
-                        "manager refused to ensure `{}`: {}",
-                        self.target.name,
-                        String::from_utf8_lossy(&body)
-                    );
+                if status.is_success() {
+                    return Ok(true);
                 }
-                true
+                Err(DiscoveryError::ManagerRefused {
+                    target: self.target.name.clone(),
+                    port,
+                    status: status.as_u16(),
+                    detail: String::from_utf8_lossy(&body).trim().to_owned(),
+                    log: self
+                        .state
+                        .log_path(msm_core::MANAGER_NAME)
+                        .display()
+                        .to_string(),
+                })
             }
             Ok(Err(e)) => {
                 tracing::debug!("no manager on port {port}: {e}");
-                false
+                Ok(false)
             }
-            Err(_) => true,
+            // It is working on it; the readiness loop decides.
+            Err(_) => Ok(true),
         }
     }
 
