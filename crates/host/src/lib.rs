@@ -3,15 +3,26 @@
 //! UI) on the manager port. Both the headless `mcp-session-manager daemon` and the tray app run
 //! it through [`Host::start`].
 //!
+//! ```text
+//! let host = Host::start(HostOptions::new(StateDir::from_env()?)).await?;
+//! host.status(); host.events(); host.manager_url();      // for a UI or tray
+//! host.shutdown_requested().await;                        // POST /shutdown, if you honour it
+//! host.shutdown().await;                                  // targets stopped, DBs closed, locks gone
+//! ```
+//!
 //! Module map:
 //! - `host`: the runtime (`Host`, `HostHandle`): manager.lock, target lifecycle, events.
-//! - `launch`: starting one target by kind (in-process memory, supervised child, remote).
-//! - `mcp_http`: an rmcp handler at `/mcp` over streamable HTTP, loopback binding.
+//! - `launch`: starting one target by kind: the in-process memory server, a supervised child
+//!   serving HTTP itself, a stdio child behind the bridge; remote targets are only probed.
+//! - `mcp_http`: an rmcp handler at `/mcp` over streamable HTTP, loopback binding, the guarded
+//!   router every target port gets.
 //! - `security`: loopback Host/Origin and bearer token checks for every port.
 //! - `sessions`: the session registry and idle expiry.
 //! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
 //! - `reload`: hot reload of config.toml.
-//! - `memory_backend`: the memory target's store, as the host and the manager API see it.
+//! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
+//! - `supervisor` (child processes: readiness, backoff, crash loop) and `stdio_bridge` (a stdio
+//!   server over streamable HTTP, shared or per session).
 
 mod host;
 mod launch;
