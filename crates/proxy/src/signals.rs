@@ -78,12 +78,37 @@ impl Shutdown {
         }
         #[cfg(windows)]
         {
+            use tokio::signal::windows::{CtrlBreak, CtrlC, CtrlClose};
+            async fn ctrl_c(listener: &mut Option<CtrlC>) {
+                match listener {
+                    Some(l) => {
+                        l.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            async fn ctrl_break(listener: &mut Option<CtrlBreak>) {
+                match listener {
+                    Some(l) => {
+                        l.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            async fn ctrl_close(listener: &mut Option<CtrlClose>) {
+                match listener {
+                    Some(l) => {
+                        l.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
             loop {
                 tokio::select! {
-                    Some(_) = async { self.ctrl_c.as_mut()?.recv().await } => continue,
-                    Some(_) = async { self.ctrl_break.as_mut()?.recv().await } => continue,
-                    Some(_) = async { self.close.as_mut()?.recv().await } => break,
-                    else => std::future::pending::<()>().await,
+                    // Swallowed: while listening, Windows does not end us on Ctrl-C/Ctrl-Break.
+                    _ = ctrl_c(&mut self.ctrl_c) => continue,
+                    _ = ctrl_break(&mut self.ctrl_break) => continue,
+                    _ = ctrl_close(&mut self.close) => break,
                 }
             }
         }
