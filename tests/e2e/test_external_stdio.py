@@ -188,3 +188,21 @@ def test_a_stdio_command_that_exits_at_once_is_a_crash_loop(home):
         anyio.run(main)
     finally:
         assert host.stop() == 0
+
+
+def test_children_die_with_a_killed_host(home):
+    """Even a host that is SIGKILLed (no chance to stop anything) takes its children along."""
+    host = start_host(
+        home,
+        stdio_everything() + "\n" + '[targets.sleeper]\ncommand = "sleep"\nargs = ["300"]\ntransport = "stdio"\nport = {port:sleeper}\n',
+        wait_for=("memory", "everything"),
+    )
+    try:
+        pids = [wait_state(host, name, "running")["pid"] for name in ("everything", "sleeper")]
+        assert all(pids) and all(pid_alive(p) for p in pids)
+        host.proc.kill()
+        host.proc.wait()
+        for pid in pids:
+            wait_until(lambda: not pid_alive(pid), timeout=10, what=f"child {pid} gone with the host")
+    finally:
+        host.stop()

@@ -643,3 +643,34 @@ async fn a_crashing_stdio_command_fails_initialize_with_a_reason() {
     }
     bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_reaches_the_request_that_asked_with_its_own_token() {
+    let served = serve(ShareMode::Shared).await;
+    let a = Session::open(&served.url, json!({})).await;
+    let b = Session::open(&served.url, json!({})).await;
+    // Both sessions use the same request id and the same progress token at the same time.
+    let call = |steps: u64| {
+        json!({"name": "trigger-long-running-operation",
+               "arguments": {"duration": 0.6, "steps": steps},
+               "_meta": {"progressToken": "tok"}})
+    };
+    let ((a_related, a_answer), (b_related, b_answer)) = tokio::join!(
+        a.request(json!(1), "tools/call", call(3)),
+        b.request(json!(1), "tools/call", call(4)),
+    );
+    for (related, answer, steps) in [(&a_related, &a_answer, 3), (&b_related, &b_answer, 4)] {
+        assert!(answer.get("result").is_some(), "{answer}");
+        let progress: Vec<&Value> = related
+            .iter()
+            .filter(|m| m["method"] == "notifications/progress")
+            .collect();
+        assert_eq!(progress.len(), steps, "{related:?}");
+        for (n, p) in progress.iter().enumerate() {
+            assert_eq!(p["params"]["progressToken"], "tok");
+            assert_eq!(p["params"]["progress"], json!(n + 1));
+            assert_eq!(p["params"]["total"], json!(steps));
+        }
+    }
+    served.bridge.stop().await;
+}
