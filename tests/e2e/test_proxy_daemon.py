@@ -99,7 +99,8 @@ def test_bad_lines_get_errors_and_the_proxy_carries_on(home):
     try:
         write_config(home, url_target("plain", f"http://127.0.0.1:{port}/rpc", "http"),
                      proxy="[proxy]\nmax_line_bytes = 2000\n")
-        proxy = RawProxy(home, "plain")
+        log_file = home.root / "logs" / "proxy.log"
+        proxy = RawProxy(home, "plain", args=("--log-file", str(log_file)))
         try:
             for bad in ["not json", "{\"jsonrpc\":", "[]", "42"]:
                 proxy.send(bad)
@@ -116,6 +117,9 @@ def test_bad_lines_get_errors_and_the_proxy_carries_on(home):
             assert proxy.proc.poll() is None
             proxy.close_stdin()
             assert proxy.wait() == 0
+            logged = log_file.read_text()
+            assert "refused a line over [proxy] max_line_bytes" in logged, logged
+            assert "\x1b[" not in logged, "no terminal colours in the log file"
         finally:
             proxy.kill()
     finally:
