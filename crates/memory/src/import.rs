@@ -94,7 +94,7 @@ pub fn import_jsonl(
             }),
         }
     }
-    store.write_with(|tx| {
+    store.write_with(|tx, docs| {
         let mut insert_entity = tx.prepare_cached(
             "INSERT INTO mem_entities(name, entity_type) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
         )?;
@@ -120,7 +120,9 @@ pub fn import_jsonl(
                                 kept.push(content.clone());
                             }
                         }
-                        insert_doc.execute(params![id, search_doc(name, entity_type, &kept)])?;
+                        let doc = search_doc(name, entity_type, &kept);
+                        insert_doc.execute(params![id, &doc])?;
+                        docs.push(doc);
                         report.entities_created += 1;
                         report.observations_added += kept.len();
                     } else {
@@ -130,7 +132,7 @@ pub fn import_jsonl(
                             added += insert_observation.execute(params![id, content])?;
                         }
                         if added > 0 {
-                            refresh_search_doc(tx, id)?;
+                            docs.push(refresh_search_doc(tx, id)?);
                             report.entities_merged += 1;
                             report.observations_added += added;
                         } else {

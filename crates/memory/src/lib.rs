@@ -15,6 +15,7 @@ mod model;
 mod registry;
 mod schema;
 mod store;
+mod trigrams;
 
 pub use error::StoreError;
 pub use import::{BadLine, ImportReport, import_jsonl};

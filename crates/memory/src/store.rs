@@ -2,7 +2,7 @@
 //! server, each one transaction (`BEGIN IMMEDIATE` for writes, so that concurrent writers queue
 //! on the busy timeout instead of failing a lock upgrade).
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use rusqlite::{
 };
 
 use crate::schema::{self, Detected};
+use crate::trigrams::TrigramStats;
 use crate::{
     AddedObservations, Entity, Graph, GraphPage, ObservationAddition, ObservationDeletion,
     Relation, StoreCounts, StoreError,
@@ -55,6 +56,7 @@ pub(crate) fn search_doc(name: &str, entity_type: &str, observations: &[String])
 pub struct MemoryStore {
     path: PathBuf,
     conn: Mutex<Connection>,
+    trigrams: TrigramStats,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -103,9 +105,11 @@ impl MemoryStore {
             }
             Detected::Current | Detected::Older(_) => set_connection_pragmas(&conn)?,
         }
+        let trigrams = TrigramStats::load(&conn);
         Ok(MemoryStore {
             path: path.to_owned(),
             conn: Mutex::new(conn),
+            trigrams,
         })
     }
 
@@ -114,14 +118,19 @@ impl MemoryStore {
         &self.path
     }
 
+    /// One write transaction; `f` pushes every search document it writes, counted after the
+    /// commit.
     fn write<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<String>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let value = f(&tx)?;
+        let mut docs = Vec::new();
+        let value = f(&tx, &mut docs)?;
         tx.commit()?;
+        drop(conn);
+        self.trigrams.note(&docs);
         Ok(value)
     }
 
@@ -140,7 +149,7 @@ impl MemoryStore {
     /// observation repeated in the request is kept once). Later duplicates of a name in the same
     /// request are skipped like existing names.
     pub fn create_entities(&self, entities: &[Entity]) -> Result<Vec<Entity>, StoreError> {
-        self.write(|tx| {
+        self.write(|tx, docs| {
             let mut insert_entity = tx.prepare_cached(
                 "INSERT INTO mem_entities(name, entity_type) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
             )?;
@@ -161,10 +170,9 @@ impl MemoryStore {
                         observations.push(content.clone());
                     }
                 }
-                insert_doc.execute(params![
-                    id,
-                    search_doc(&entity.name, &entity.entity_type, &observations)
-                ])?;
+                let doc = search_doc(&entity.name, &entity.entity_type, &observations);
+                insert_doc.execute(params![id, doc])?;
+                docs.push(doc);
                 created.push(Entity {
                     name: entity.name.clone(),
                     entity_type: entity.entity_type.clone(),
@@ -177,7 +185,7 @@ impl MemoryStore {
 
     /// Creates the relations that do not exist yet and returns those. Endpoints need not exist.
     pub fn create_relations(&self, relations: &[Relation]) -> Result<Vec<Relation>, StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _docs| {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mem_relations(from_name, to_name, relation_type) VALUES (?1, ?2, ?3)",
             )?;
@@ -197,7 +205,7 @@ impl MemoryStore {
         &self,
         additions: &[ObservationAddition],
     ) -> Result<Vec<AddedObservations>, StoreError> {
-        self.write(|tx| {
+        self.write(|tx, docs| {
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
             )?;
@@ -222,7 +230,7 @@ impl MemoryStore {
                 });
             }
             for id in touched {
-                refresh_search_doc(tx, id)?;
+                docs.push(refresh_search_doc(tx, id)?);
             }
             Ok(results)
         })
@@ -231,7 +239,7 @@ impl MemoryStore {
     /// Deletes the named entities, their observations, and every relation touching them.
     /// Missing names are ignored.
     pub fn delete_entities(&self, names: &[String]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _docs| {
             let mut delete_relations = tx
                 .prepare_cached("DELETE FROM mem_relations WHERE from_name = ?1 OR to_name = ?1")?;
             let mut delete_doc = tx.prepare_cached("DELETE FROM mem_search WHERE rowid = ?1")?;
@@ -252,7 +260,7 @@ impl MemoryStore {
 
     /// Deletes the given observations; missing entities and contents are ignored.
     pub fn delete_observations(&self, deletions: &[ObservationDeletion]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx, docs| {
             let mut delete = tx.prepare_cached(
                 "DELETE FROM mem_observations WHERE entity_id = ?1 AND content = ?2",
             )?;
@@ -270,7 +278,7 @@ impl MemoryStore {
                 }
             }
             for id in touched {
-                refresh_search_doc(tx, id)?;
+                docs.push(refresh_search_doc(tx, id)?);
             }
             Ok(())
         })
@@ -278,7 +286,7 @@ impl MemoryStore {
 
     /// Deletes the given relations; missing ones are ignored.
     pub fn delete_relations(&self, relations: &[Relation]) -> Result<(), StoreError> {
-        self.write(|tx| {
+        self.write(|tx, _docs| {
             let mut delete = tx.prepare_cached(
                 "DELETE FROM mem_relations WHERE from_name = ?1 AND to_name = ?2 AND relation_type = ?3",
             )?;
@@ -332,7 +340,7 @@ impl MemoryStore {
     /// substring), plus every relation with at least one endpoint among them.
     pub fn search_nodes(&self, query: &str) -> Result<Graph, StoreError> {
         self.read(|tx| {
-            let entities: Vec<Entity> = search_entities(tx, query)?
+            let entities: Vec<Entity> = search_entities(tx, &self.trigrams, query)?
                 .into_iter()
                 .map(|(_, e)| e)
                 .collect();
@@ -395,7 +403,7 @@ impl MemoryStore {
         limit: usize,
     ) -> Result<GraphPage, StoreError> {
         self.read(|tx| {
-            let matching = search_entities(tx, query)?;
+            let matching = search_entities(tx, &self.trigrams, query)?;
             let total = matching.len();
             let entities: Vec<Entity> = matching
                 .into_iter()
@@ -416,13 +424,20 @@ impl MemoryStore {
 
     /// Rebuilds the search index from the data (after a bulk change made outside the store).
     pub fn rebuild_search_index(&self) -> Result<(), StoreError> {
-        self.write(schema::rebuild_search)
+        self.write(|tx, docs| {
+            schema::rebuild_search(tx)?;
+            let mut stmt = tx.prepare("SELECT doc FROM mem_search")?;
+            for doc in stmt.query_map([], |r| r.get::<_, String>(0))? {
+                docs.push(doc?);
+            }
+            Ok(())
+        })
     }
 
     /// Runs `f` in one write transaction (used by the JSONL import).
     pub(crate) fn write_with<T>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
+        f: impl FnOnce(&Transaction<'_>, &mut Vec<String>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.write(f)
     }
@@ -466,33 +481,79 @@ pub(crate) fn entity_id(tx: &Transaction<'_>, name: &str) -> Result<Option<i64>,
         .optional()?)
 }
 
-pub(crate) fn refresh_search_doc(tx: &Transaction<'_>, id: i64) -> Result<(), StoreError> {
+/// Rewrites one entity's search document; returns it.
+pub(crate) fn refresh_search_doc(tx: &Transaction<'_>, id: i64) -> Result<String, StoreError> {
     let entity = load_entity(tx, id)?;
+    let doc = search_doc(&entity.name, &entity.entity_type, &entity.observations);
     tx.prepare_cached("DELETE FROM mem_search WHERE rowid = ?1")?
         .execute([id])?;
     tx.prepare_cached("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?
-        .execute(params![
-            id,
-            search_doc(&entity.name, &entity.entity_type, &entity.observations)
-        ])?;
-    Ok(())
+        .execute(params![id, doc])?;
+    Ok(doc)
 }
 
 fn load_entity(tx: &Transaction<'_>, id: i64) -> Result<Entity, StoreError> {
-    let (name, entity_type) = tx
-        .prepare_cached("SELECT name, entity_type FROM mem_entities WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-    let observations = tx
-        .prepare_cached("SELECT content FROM mem_observations WHERE entity_id = ?1 ORDER BY id")?
-        .query_map([id], |r| r.get::<_, String>(0))?
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Entity {
-        name,
-        entity_type,
-        observations,
-    })
+    let mut stmt = tx.prepare_cached(
+        "SELECT e.name, e.entity_type, o.content FROM mem_entities e
+         LEFT JOIN mem_observations o ON o.entity_id = e.id WHERE e.id = ?1 ORDER BY o.id",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let mut entity: Option<Entity> = None;
+    while let Some(row) = rows.next()? {
+        let e = match &mut entity {
+            Some(e) => e,
+            None => entity.insert(Entity {
+                name: row.get(0)?,
+                entity_type: row.get(1)?,
+                observations: Vec::new(),
+            }),
+        };
+        if let Some(content) = row.get::<_, Option<String>>(2)? {
+            e.observations.push(content);
+        }
+    }
+    entity.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+}
+
+/// The entities with these ids (ascending, each once), by one statement.
+fn load_entities(tx: &Transaction<'_>, ids: &[i64]) -> Result<Vec<(i64, Entity)>, StoreError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    if ids.len() == 1 {
+        return Ok(vec![(ids[0], load_entity(tx, ids[0])?)]);
+    }
+    let ids_json = serde_json::to_string(ids)
+        .map_err(|e| StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT e.id, e.name, e.entity_type, o.content FROM mem_entities e
+         LEFT JOIN mem_observations o ON o.entity_id = e.id
+         WHERE e.id IN (SELECT value FROM json_each(?1)) ORDER BY e.id, o.id",
+    )?;
+    let mut rows = stmt.query([ids_json])?;
+    let mut found: Vec<(i64, Entity)> = Vec::with_capacity(ids.len());
+    while let Some(row) = rows.next()? {
+        let id: i64 = row.get(0)?;
+        if found.last().is_none_or(|(last, _)| *last != id) {
+            found.push((
+                id,
+                Entity {
+                    name: row.get(1)?,
+                    entity_type: row.get(2)?,
+                    observations: Vec::new(),
+                },
+            ));
+        }
+        if let Some(content) = row.get::<_, Option<String>>(3)? {
+            found
+                .last_mut()
+                .expect("pushed above")
+                .1
+                .observations
+                .push(content);
+        }
+    }
+    Ok(found)
 }
 
 fn relation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Relation> {
@@ -504,34 +565,53 @@ fn relation_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Relation> {
 }
 
 /// The entities matching `query` (reference semantics), in insertion order, with their ids.
-fn search_entities(tx: &Transaction<'_>, query: &str) -> Result<Vec<(i64, Entity)>, StoreError> {
+///
+/// The index holds each entity's search keys one per line, so for a key without a line break
+/// "the document contains the key" is exactly "some field contains the key"; a key with a line
+/// break is checked field by field.
+fn search_entities(
+    tx: &Transaction<'_>,
+    trigrams: &TrigramStats,
+    query: &str,
+) -> Result<Vec<(i64, Entity)>, StoreError> {
     let key = search_key(query);
-    let candidates: Vec<i64> = if key.is_empty() {
-        tx.prepare_cached("SELECT id FROM mem_entities ORDER BY id")?
+    if key.is_empty() {
+        let ids: Vec<i64> = tx
+            .prepare_cached("SELECT id FROM mem_entities ORDER BY id")?
             .query_map([], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
-    } else if key.chars().count() >= TRIGRAM && !key.contains('\0') {
-        let phrase = format!("\"{}\"", key.replace('"', "\"\""));
-        tx.prepare_cached("SELECT rowid FROM mem_search WHERE mem_search MATCH ?1 ORDER BY rowid")?
-            .query_map([phrase], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
+            .collect::<Result<_, _>>()?;
+        return load_entities(tx, &ids);
+    }
+    let candidates: Vec<(i64, String)> = if key.chars().count() >= TRIGRAM && !key.contains('\0') {
+        let phrase = trigrams.match_expression(&key);
+        tx.prepare_cached(
+            "SELECT rowid, doc FROM mem_search WHERE mem_search MATCH ?1 ORDER BY rowid",
+        )?
+        .query_map([phrase], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?
     } else {
-        tx.prepare_cached("SELECT rowid FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid")?
-            .query_map([&key], |r| r.get(0))?
-            .collect::<Result<_, _>>()?
+        tx.prepare_cached(
+            "SELECT rowid, doc FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid",
+        )?
+        .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?
     };
-    let mut found = Vec::new();
-    for id in candidates {
-        let entity = load_entity(tx, id)?;
-        let matches = search_key(&entity.name).contains(&key)
-            || search_key(&entity.entity_type).contains(&key)
-            || entity
-                .observations
-                .iter()
-                .any(|o| search_key(o).contains(&key));
-        if matches {
-            found.push((id, entity));
-        }
+    let key_spans_fields = key.contains('\n');
+    let ids: Vec<i64> = candidates
+        .into_iter()
+        .filter(|(_, doc)| doc.contains(&key))
+        .map(|(id, _)| id)
+        .collect();
+    let mut found = load_entities(tx, &ids)?;
+    if key_spans_fields {
+        found.retain(|(_, entity)| {
+            search_key(&entity.name).contains(&key)
+                || search_key(&entity.entity_type).contains(&key)
+                || entity
+                    .observations
+                    .iter()
+                    .any(|o| search_key(o).contains(&key))
+        });
     }
     Ok(found)
 }
@@ -557,21 +637,18 @@ fn relations_touching(
             .filter(|r| names.contains(r.from.as_str()) || names.contains(r.to.as_str()))
             .collect());
     }
-    let mut by_id: BTreeMap<i64, Relation> = BTreeMap::new();
+    let names: Vec<&str> = entities.iter().map(|e| e.name.as_str()).collect();
+    let names_json = serde_json::to_string(&names)
+        .map_err(|e| StoreError::Sqlite(rusqlite::Error::ToSqlConversionFailure(Box::new(e))))?;
     let mut stmt = tx.prepare_cached(
-        "SELECT id, from_name, to_name, relation_type FROM mem_relations
-         WHERE from_name = ?1 UNION ALL
-         SELECT id, from_name, to_name, relation_type FROM mem_relations WHERE to_name = ?1",
+        "SELECT from_name, to_name, relation_type FROM mem_relations WHERE id IN (
+             SELECT id FROM mem_relations WHERE from_name IN (SELECT value FROM json_each(?1))
+             UNION
+             SELECT id FROM mem_relations WHERE to_name IN (SELECT value FROM json_each(?1)))
+         ORDER BY id",
     )?;
-    for entity in entities {
-        let mut rows = stmt.query([&entity.name])?;
-        while let Some(row) = rows.next()? {
-            by_id.entry(row.get(0)?).or_insert(Relation {
-                from: row.get(1)?,
-                to: row.get(2)?,
-                relation_type: row.get(3)?,
-            });
-        }
-    }
-    Ok(by_id.into_values().collect())
+    let relations = stmt
+        .query_map([names_json], relation_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(relations)
 }

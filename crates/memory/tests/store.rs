@@ -534,3 +534,31 @@ fn graph_page_pages_matching_entities_with_their_relations() {
     let all = store.graph_page("", 20, 10).unwrap();
     assert_eq!((all.total, all.entities.len()), (25, 5));
 }
+
+#[test]
+fn search_stays_exact_when_another_connection_wrote_the_data() {
+    // The second store's in-memory trigram counts never saw these documents: only its speed
+    // may suffer, never its answers.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("memory.db");
+    let reader = MemoryStore::open(&path).unwrap();
+    let writer = MemoryStore::open(&path).unwrap();
+    writer
+        .create_entities(&[
+            entity("Quarzuhr", "thing", &["tickt leise"]),
+            entity("Sanduhr", "thing", &["rieselt"]),
+        ])
+        .unwrap();
+    for (query, expected) in [
+        ("UHR", vec!["Quarzuhr", "Sanduhr"]),
+        ("quarz", vec!["Quarzuhr"]),
+        ("TICKT LEISE", vec!["Quarzuhr"]),
+        ("nothing", vec![]),
+    ] {
+        assert_eq!(
+            names(&reader.search_nodes(query).unwrap().entities),
+            expected,
+            "{query}"
+        );
+    }
+}
