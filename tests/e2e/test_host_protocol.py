@@ -57,3 +57,27 @@ def test_session_revision_wire_details(host):
     assert 200 <= status < 300
     status, _, _ = raw_request(host.ports["memory"], "POST", "/mcp", with_session, jsonrpc("tools/list", id=3))
     assert status == 404, "a gone session is 404 so that clients re-initialize"
+
+
+def test_idle_session_expires_and_its_id_is_gone(home):
+    import time
+
+    from conftest import start_host
+
+    host = start_host(home)
+    config = home.state / "config.toml"
+    config.write_text(config.read_text().replace("[manager]\n", "[manager]\nsession_idle_timeout_secs = 1\n"))
+    try:
+        status, body = host.api("POST", "/config/reload")
+        assert status == 200, body
+        base = host.headers() | {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+        init = jsonrpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "idle", "version": "0"}})
+        status, headers, _ = raw_request(host.ports["memory"], "POST", "/mcp", base, init)
+        session = headers["mcp-session-id"]
+        assert [s["id"] for s in host.api("GET", "/sessions")[1]["sessions"]] == [session]
+        time.sleep(3)
+        assert host.api("GET", "/sessions")[1]["sessions"] == []
+        status, _, _ = raw_request(host.ports["memory"], "POST", "/mcp", base | {"Mcp-Session-Id": session, "MCP-Protocol-Version": "2025-06-18"}, jsonrpc("tools/list", id=2))
+        assert status == 404, "the expired session's resources were freed"
+    finally:
+        assert host.stop() == 0

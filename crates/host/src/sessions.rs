@@ -70,6 +70,8 @@ pub struct SessionRegistry {
     entries: Mutex<HashMap<(String, String), Entry>>,
     closers: Mutex<HashMap<String, SessionCloser>>,
     idle_timeout_secs: AtomicU64,
+    /// Wakes the sweeper when the timeout changes (a reload), so a shorter one applies at once.
+    retimed: tokio::sync::Notify,
     on_change: Mutex<Option<CountListener>>,
 }
 
@@ -79,6 +81,7 @@ impl SessionRegistry {
             entries: Mutex::new(HashMap::new()),
             closers: Mutex::new(HashMap::new()),
             idle_timeout_secs: AtomicU64::new(idle_timeout.as_secs().max(1)),
+            retimed: tokio::sync::Notify::new(),
             on_change: Mutex::new(None),
         })
     }
@@ -89,8 +92,10 @@ impl SessionRegistry {
     }
 
     pub fn set_idle_timeout(&self, idle: Duration) {
-        self.idle_timeout_secs
-            .store(idle.as_secs().max(1), Ordering::Relaxed);
+        let secs = idle.as_secs().max(1);
+        if self.idle_timeout_secs.swap(secs, Ordering::Relaxed) != secs {
+            self.retimed.notify_waiters();
+        }
     }
 
     pub fn idle_timeout(&self) -> Duration {
@@ -226,30 +231,26 @@ impl SessionRegistry {
         }
     }
 
-    /// Runs `expire_idle` periodically until `stop` is cancelled.
+    /// Runs `expire_idle` periodically until `stop` is cancelled; a changed timeout applies at
+    /// once.
     pub fn spawn_sweeper(
         self: &Arc<Self>,
         stop: tokio_util::sync::CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
-        let registry = Arc::downgrade(self);
+        let registry = self.clone();
         tokio::spawn(async move {
             loop {
-                let Some(strong) = registry.upgrade() else {
-                    return;
-                };
-                let period = (strong.idle_timeout() / 4)
+                let period = (registry.idle_timeout() / 4)
                     .clamp(Duration::from_secs(1), Duration::from_secs(30));
-                drop(strong);
+                let retimed = registry.retimed.notified();
+                tokio::pin!(retimed);
+                retimed.as_mut().enable();
                 tokio::select! {
                     _ = stop.cancelled() => return,
+                    _ = &mut retimed => continue,
                     _ = tokio::time::sleep(period) => {}
                 }
-                match registry.upgrade() {
-                    Some(strong) => {
-                        strong.expire_idle();
-                    }
-                    None => return,
-                }
+                registry.expire_idle();
             }
         })
     }
