@@ -174,6 +174,12 @@ impl StdioBridge {
         }
     }
 
+    /// Requests in flight to the shared child.
+    #[cfg(test)]
+    fn pending_requests(&self) -> usize {
+        self.shared.as_ref().map_or(0, |u| u.pending_requests())
+    }
+
     /// Live sessions.
     pub fn session_count(&self) -> usize {
         self.sessions.lock().len()

@@ -674,3 +674,34 @@ async fn progress_reaches_the_request_that_asked_with_its_own_token() {
     }
     served.bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_goes_away_cancels_its_request() {
+    let served = serve(ShareMode::Shared).await;
+    let a = Session::open(&served.url, json!({})).await;
+    let long = a.post(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "trigger-long-running-operation", "arguments": {"duration": 20, "steps": 2}}}),
+    );
+    // The response headers come after a second (no answer yet: it turns into a stream).
+    let response = tokio::time::timeout(Duration::from_secs(5), long)
+        .await
+        .expect("stream opened");
+    assert_eq!(served.bridge.pending_requests(), 1);
+    drop(response);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while served.bridge.pending_requests() != 0 {
+        assert!(Instant::now() < deadline, "request still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // The session is fine.
+    let (_, answer) = a
+        .request(
+            json!(2),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"message": "x"}}),
+        )
+        .await;
+    assert!(echo_text(&answer).ends_with('x'));
+    served.bridge.stop().await;
+}

@@ -170,6 +170,12 @@ impl Upstream {
         }
     }
 
+    /// Requests sent to the child and not answered yet.
+    #[cfg(test)]
+    pub(crate) fn pending_requests(&self) -> usize {
+        self.routing.lock().pending.len()
+    }
+
     /// Opens (or replaces) the session's standalone stream.
     pub(crate) fn open_get_stream(&self, id: &str) -> Option<mpsc::UnboundedReceiver<Value>> {
         let mut routing = self.routing.lock();
@@ -413,12 +419,38 @@ impl Upstream {
                 }
             }
         }
-        if let Err(error) = self.send_request(Some(session.clone()), message, reply.clone()) {
-            let _ = reply.send(Outgoing::Final(error_response(
-                &original_id,
-                INTERNAL_ERROR,
-                &error_message(&error),
-            )));
+        match self.send_request(Some(session.clone()), message, reply.clone()) {
+            Ok(child_id) => {
+                // The response (stream) is dropped once answered, or when the client went
+                // away: in the second case the child is told to stop working on it.
+                reply.closed().await;
+                self.cancel_if_pending(child_id);
+            }
+            Err(error) => {
+                let _ = reply.send(Outgoing::Final(error_response(
+                    &original_id,
+                    INTERNAL_ERROR,
+                    &error_message(&error),
+                )));
+            }
+        }
+    }
+
+    /// Forgets a request whose client is gone and tells the child to cancel it.
+    fn cancel_if_pending(&self, child_id: u64) {
+        let mut routing = self.routing.lock();
+        let Some(pending) = routing.pending.remove(&child_id) else {
+            return;
+        };
+        if let Some(token) = &pending.progress_token {
+            routing.progress.remove(token);
+        }
+        if let Some((generation, writer)) = &routing.writer
+            && *generation == pending.generation
+        {
+            let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                "params": {"requestId": child_id, "reason": "the client went away"}});
+            let _ = writer.send(cancel.to_string());
         }
     }
 
@@ -428,7 +460,7 @@ impl Upstream {
         session: Option<SessionId>,
         mut message: Value,
         reply: mpsc::UnboundedSender<Outgoing>,
-    ) -> Result<(), Value> {
+    ) -> Result<u64, Value> {
         let original_id = message.get("id").cloned().unwrap_or(Value::Null);
         let mut routing = self.routing.lock();
         let Some((generation, writer)) = routing.writer.clone() else {
@@ -478,7 +510,7 @@ impl Upstream {
                 &self.not_running(),
             ));
         }
-        Ok(())
+        Ok(child_id)
     }
 
     /// A notification or a response from a session, towards the child.
