@@ -11,10 +11,12 @@ import os
 import signal
 
 import anyio
-from mcp import types
+import pytest
+from mcp import Client, types
 
 from _external_util import children_running, pid_alive, stdio_everything, target, wait_state
 from _host_util import mcp_client
+from _proxy_util import proxy_params
 from conftest import start_host, wait_until
 
 
@@ -34,15 +36,22 @@ def sampler(name: str):
     return sample
 
 
-def client(host, name: str, **kwargs):
-    c = mcp_client(host.url("everything"), host.headers(), mode=kwargs.pop("mode", "legacy"))
+def client(host, name: str, via: str = "http", **kwargs):
+    """An SDK client of the `everything` target: straight over HTTP, or through a
+    `mcp-session-proxy` process that the SDK launches as a stdio server (as Claude Code does)."""
+    mode = kwargs.pop("mode", "legacy")
+    if via == "proxy":
+        c = Client(proxy_params(host.home, "everything"), mode=mode)
+    else:
+        c = mcp_client(host.url("everything"), host.headers(), mode=mode)
     c.sampling_callback = kwargs.pop("sampling_callback", sampler(name))
     for key, value in kwargs.items():
         setattr(c, key, value)
     return c
 
 
-def test_shared_child_serves_three_sdk_sessions_at_once(home):
+@pytest.mark.parametrize("via", ["http", "proxy"])
+def test_shared_child_serves_three_sdk_sessions_at_once(home, via):
     host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
     try:
         running = wait_state(host, "everything", "running")
@@ -59,9 +68,9 @@ def test_shared_child_serves_three_sdk_sessions_at_once(home):
             return on_message
 
         async def main():
-            clients = {n: client(host, n, message_handler=recorder(n)) for n in "abc"}
+            clients = {n: client(host, n, via, message_handler=recorder(n)) for n in "abc"}
             # One client negotiates with mode="auto": its stateless probe falls back to initialize.
-            clients["c"] = client(host, "c", message_handler=recorder("c"), mode="auto")
+            clients["c"] = client(host, "c", via, message_handler=recorder("c"), mode="auto")
             async with clients["a"] as a, clients["b"] as b, clients["c"] as c:
                 sessions = {"a": a, "b": b, "c": c}
 
