@@ -168,3 +168,25 @@ def test_port_held_by_a_foreign_program_is_named(home):
         foreign.terminate()
         foreign.wait()
         stop_daemons(home)
+
+
+def test_stdio_target_served_by_the_host_through_the_proxy(home):
+    from _proxy_util import EVERYTHING
+
+    host = start_host(
+        home,
+        extra_targets=f'[targets.everything]\ncommand = "node"\nargs = ["{EVERYTHING}", "stdio"]\n'
+        'transport = "stdio"\nport = {port:everything}\n',
+        wait_for=(),
+    )
+    try:
+        async def scenario():
+            async with Client(proxy_params(home, "everything"), mode="legacy") as client:
+                names = {t.name for t in (await client.list_tools()).tools}
+                assert "echo" in names, names
+                assert tool_text(await client.call_tool("echo", {"message": "bridged"})) == "Echo: bridged"
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+        assert daemon_pids(home) == [host.proc.pid]
+    finally:
+        host.stop()
