@@ -218,6 +218,13 @@ async fn session_revision_lifecycle_and_registry() {
         .await
         .unwrap();
     assert_eq!(list.status(), StatusCode::OK);
+    assert!(
+        list.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream"),
+        "session requests are answered on an SSE stream"
+    );
     assert!(jsonrpc_body(list).await["result"]["tools"].is_array());
 
     let bad_version = host
@@ -325,6 +332,11 @@ async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert!(response.headers().get("mcp-session-id").is_none());
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/json",
+            "a stateless answer with nothing before it is plain JSON"
+        );
         assert!(jsonrpc_body(response).await["result"]["tools"].is_array());
     }
     let discover = host
