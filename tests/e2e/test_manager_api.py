@@ -206,3 +206,17 @@ def test_remote_targets_are_only_probed(home):
         assert status == 400 and "remote" in body["error"]
     finally:
         assert host.stop() == 0
+
+
+def test_cli_logs_follow_prints_what_is_appended(home):
+    log = home.state / "memory.log"
+    log.write_text("first line\n")
+    proc = subprocess.Popen([str(MANAGER_BIN), "logs", "memory", "--follow"], env=home.env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "first line\n"
+        with log.open("a") as f:
+            f.write("appended later\n")
+        assert proc.stdout.readline() == "appended later\n"
+    finally:
+        proc.kill()
+        proc.wait()
