@@ -656,7 +656,12 @@ impl HostInner {
             started.stop().await;
             self.sessions.remove_target(&slot.name);
         }
-        slot.record.lock().pid = None;
+        {
+            // The next child counts its own restarts from zero: keep the total.
+            let mut record = slot.record.lock();
+            record.pid = None;
+            record.restarts += std::mem::take(&mut record.child_restarts);
+        }
         let remote = matches!(slot.record.lock().config.kind, TargetKind::Remote { .. });
         if !remote {
             self.set_state(slot, TargetState::Stopped, None);
