@@ -29,6 +29,9 @@ use crate::transport::{
 /// attach) before the client gets an error.
 const MAX_ATTEMPTS: u8 = 3;
 
+/// How long later messages wait behind `notifications/initialized` at most.
+const BARRIER_WAIT: Duration = Duration::from_secs(5);
+
 /// Everything `run` needs, resolved from the command line and the environment.
 #[derive(Debug, Clone)]
 pub struct ProxyOptions {
@@ -69,7 +72,7 @@ pub async fn run(options: ProxyOptions) -> i32 {
         description: format!("target `{}`", options.target),
         last_attach_error: None,
         queue: VecDeque::new(),
-        barrier: false,
+        barrier: None,
         pending: HashMap::new(),
         progress: HashMap::new(),
         handshake: Handshake::default(),
@@ -146,8 +149,9 @@ struct Proxy {
     last_attach_error: Option<String>,
     /// Messages waiting for a link (or for a barrier to pass).
     queue: VecDeque<Outgoing>,
-    /// A barrier message is in flight: later messages wait.
-    barrier: bool,
+    /// A barrier message is in flight since then: later messages wait (at most
+    /// [`BARRIER_WAIT`], in case its POST never ends).
+    barrier: Option<Instant>,
     pending: HashMap<IdKey, Pending>,
     /// Progress token -> the request it belongs to.
     progress: HashMap<IdKey, IdKey>,
@@ -170,7 +174,12 @@ impl Proxy {
             if self.shutting_down && self.pending.is_empty() {
                 break;
             }
-            let next_deadline = self.pending.values().map(|p| p.deadline).min();
+            let next_deadline = self
+                .pending
+                .values()
+                .map(|p| p.deadline)
+                .chain(self.barrier)
+                .min();
             tokio::select! {
                 item = stdin.recv(), if stdin_open => match item {
                     Some(StdinItem::Line(line)) => self.client_line(Bytes::from(line)),
@@ -192,7 +201,14 @@ impl Proxy {
                     tracing::info!("termination signal: finishing {} pending request(s)", self.pending.len());
                     self.shutting_down = true;
                 }
-                _ = sleep_until(next_deadline), if next_deadline.is_some() => self.expire(),
+                _ = sleep_until(next_deadline), if next_deadline.is_some() => {
+                    if self.barrier.is_some_and(|until| until <= Instant::now()) {
+                        tracing::warn!("no end to the POST of notifications/initialized: sending on");
+                        self.barrier = None;
+                        self.flush_queue();
+                    }
+                    self.expire();
+                }
             }
             if self.out.broken {
                 tracing::info!("stdout is closed: the client is gone");
@@ -303,11 +319,11 @@ impl Proxy {
 
     fn dispatch(&mut self, message: Outgoing) {
         match &self.link {
-            Link::Ready(transport) if !self.barrier && self.queue.is_empty() => {
-                self.barrier = message.barrier;
-                transport.send(message);
+            Link::Ready(_) => {
+                self.queue.push_back(message);
+                self.flush_queue();
             }
-            Link::Ready(_) | Link::Attaching => self.queue.push_back(message),
+            Link::Attaching => self.queue.push_back(message),
             Link::Idle => {
                 self.queue.push_back(message);
                 self.start_attach();
@@ -319,7 +335,7 @@ impl Proxy {
         let Link::Ready(transport) = &self.link else {
             return;
         };
-        while !self.barrier {
+        while self.barrier.is_none() {
             let Some(message) = self.queue.pop_front() else {
                 break;
             };
@@ -331,7 +347,9 @@ impl Proxy {
             {
                 continue; // every request in it timed out or was cancelled meanwhile
             }
-            self.barrier = message.barrier;
+            if message.barrier {
+                self.barrier = Some(Instant::now() + BARRIER_WAIT);
+            }
             transport.send(message);
         }
     }
@@ -340,7 +358,7 @@ impl Proxy {
         if let Link::Ready(old) = std::mem::replace(&mut self.link, Link::Attaching) {
             tokio::spawn(async move { old.close().await });
         }
-        self.barrier = false;
+        self.barrier = None;
         self.generation += 1;
         let generation = self.generation;
         let context = LinkContext {
@@ -398,7 +416,7 @@ impl Proxy {
             LinkEvent::FromServer(bytes) => self.server_message(bytes),
             LinkEvent::Delivered { generation } => {
                 if generation == self.generation {
-                    self.barrier = false;
+                    self.barrier = None;
                     self.flush_queue();
                 }
             }
@@ -435,7 +453,7 @@ impl Proxy {
 
     fn failed(&mut self, generation: u64, mut message: Outgoing, failure: Failure) {
         if message.barrier && generation == self.generation {
-            self.barrier = false;
+            self.barrier = None;
         }
         let still_pending = message
             .requests
