@@ -8,6 +8,12 @@
 //! trait, one type per transport); [`discovery`] finds or starts the daemon; [`jsonrpc`] reads
 //! just enough of each message to route it; [`stdin_lines`], [`sse`] and [`http`] are the
 //! plumbing; [`signals`] keeps SIGINT out.
+//!
+//! Known limits: no TLS (an `https://` url target is refused with a clear error; our daemons
+//! are plain loopback HTTP); the stateless revision's `Mcp-Param-*` headers (mirrored tool
+//! arguments marked `x-mcp-header`) are not produced, only `Mcp-Method`, `Mcp-Name` and
+//! `MCP-Protocol-Version`; on Windows, Ctrl-C is ignored from the moment the runtime starts
+//! (a few milliseconds into `main`), not before.
 
 pub mod discovery;
 pub mod http;
