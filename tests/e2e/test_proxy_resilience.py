@@ -233,3 +233,33 @@ def test_legacy_sse_server_restart_is_invisible_to_the_client(home):
             proxy.kill()
     finally:
         server.stop()
+
+
+def test_dropped_sse_answers_are_resumed_with_last_event_id(home):
+    import sys
+    from pathlib import Path
+
+    from conftest import free_port
+    from _proxy_util import port_open
+
+    port = free_port()
+    script = Path(__file__).parent / "servers" / "resumable_sse_server.py"
+    server = subprocess.Popen([sys.executable, str(script), str(port)], stdin=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: port_open(port), what="resumable server")
+        write_config(home, url_target("resumable", f"http://127.0.0.1:{port}/mcp"))
+        proxy = RawProxy(home, "resumable")
+        try:
+            answer = proxy.initialize()
+            assert answer["result"]["resumedFrom"].startswith("e"), answer
+            for i in range(1, 6):
+                proxy.request(i, "tools/list")
+            answers = proxy.read_answers(range(1, 6))
+            assert all(a["result"]["resumedFrom"].startswith("e") for a in answers.values()), answers
+            proxy.close_stdin()
+            assert proxy.wait() == 0
+        finally:
+            proxy.kill()
+    finally:
+        server.terminate()
+        server.wait()
