@@ -165,8 +165,6 @@ pub enum LaunchError {
     Remote,
     #[error("target has no port")]
     NoPort,
-    #[error("{0}")]
-    Unsupported(String),
     /// The child did not become ready; `crash_loop` when it kept dying.
     #[error("{reason}")]
     Child { reason: String, crash_loop: bool },
