@@ -58,8 +58,12 @@ def test_sigint_then_sigterm_answers_then_exits_zero(home):
         proxy.signal(signal.SIGINT)
         time.sleep(0.1)
         proxy.signal(signal.SIGTERM)
-        answers = proxy.read_answers(ids)
+        time.sleep(0.1)
+        # Nothing new is sent once leaving, and the refusal says so.
+        proxy.request(50, "tools/call", {"name": "echo", "arguments": {"message": "too late"}})
+        answers = proxy.read_answers([*ids, 50])
         _assert_echoes(answers, ids)
+        assert "shutting down" in answers[50]["error"]["message"], answers[50]
         assert proxy.wait() == 0, proxy.stderr()
     finally:
         server.stop()

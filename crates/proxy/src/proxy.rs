@@ -236,19 +236,23 @@ impl Proxy {
                 return;
             }
         };
+        if self.shutting_down && inspected.iter().any(|m| m.request_id().is_some()) {
+            // Refused whole: a request sent now would run with nobody left to hear its answer.
+            for id in inspected.iter().filter_map(Inspected::request_id) {
+                self.out.write(&jsonrpc::error_response(
+                    Some(id),
+                    jsonrpc::TARGET_UNAVAILABLE,
+                    "mcp-session-proxy is shutting down and takes no new requests",
+                    None,
+                ));
+            }
+            return;
+        }
         let mut requests = Vec::new();
         let mut barrier = false;
         for message in &inspected {
             match &message.kind {
                 Kind::Request { id, method } => {
-                    if self.shutting_down {
-                        self.answer_error(
-                            id,
-                            jsonrpc::TARGET_UNAVAILABLE,
-                            "mcp-session-proxy is shutting down and takes no new requests",
-                        );
-                        continue;
-                    }
                     if method == "initialize" && inspected.len() == 1 {
                         self.handshake.candidate = Some((id.clone(), line.clone()));
                     }
