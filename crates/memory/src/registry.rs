@@ -53,6 +53,8 @@ pub struct StoreRegistry {
     stores: Mutex<HashMap<PathBuf, Arc<MemoryStore>>>,
     known: Mutex<Vec<KnownDb>>,
     warned: Mutex<HashSet<String>>,
+    /// Header values already resolved to a project DB (saves the file system checks per call).
+    resolved: Mutex<HashMap<String, Arc<MemoryStore>>>,
 }
 
 impl std::fmt::Debug for StoreRegistry {
@@ -86,6 +88,7 @@ impl StoreRegistry {
             stores: Mutex::new(HashMap::new()),
             known: Mutex::new(known),
             warned: Mutex::new(HashSet::new()),
+            resolved: Mutex::new(HashMap::new()),
         }
     }
 
@@ -99,8 +102,15 @@ impl StoreRegistry {
     /// be written, else the home DB.
     pub fn store_for_project(&self, project: Option<&str>) -> Result<Arc<MemoryStore>, StoreError> {
         if let Some(raw) = project {
+            if let Some(store) = self.resolved.lock().get(raw) {
+                return Ok(store.clone());
+            }
             match project_db(raw) {
-                Ok((db, dir)) => return self.open(&db, Some(&dir)),
+                Ok((db, dir)) => {
+                    let store = self.open(&db, Some(&dir))?;
+                    self.resolved.lock().insert(raw.to_owned(), store.clone());
+                    return Ok(store);
+                }
                 Err(reason) => {
                     if self.warned.lock().insert(raw.to_owned()) {
                         tracing::warn!(project = %raw.escape_debug(), %reason, "unusable project path: using the home memory DB");
@@ -212,6 +222,7 @@ impl StoreRegistry {
 
     /// Drops every cached store (each closes when its last user is done), e.g. at shutdown.
     pub fn close_all(&self) {
+        self.resolved.lock().clear();
         self.stores.lock().clear();
     }
 }
