@@ -190,3 +190,48 @@ def test_stdio_target_served_by_the_host_through_the_proxy(home):
         assert daemon_pids(home) == [host.proc.pid]
     finally:
         host.stop()
+
+
+def test_mcp_param_headers_for_a_2026_server(home):
+    """A 2026-07-28 server that checks `Mcp-Param-*` against the body accepts calls made
+    through the proxy (which learns the annotations from the tools/list it forwards)."""
+    port = free_port()
+    script = Path(__file__).parent / "servers" / "sdk_param_header_server.py"
+    log = open(home.root / "sdk-server.log", "ab")
+    server = subprocess.Popen([sys.executable, str(script), str(port)], stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+    try:
+        wait_until(lambda: server.poll() is not None or port_open(port), what="SDK server")
+        write_config(home, url_target("sdk", f"http://127.0.0.1:{port}/mcp"))
+
+        async def scenario():
+            async with Client(proxy_params(home, "sdk"), mode="2026-07-28") as client:
+                assert client.protocol_version == "2026-07-28"
+                await client.list_tools()
+                for region in ("eu-west", "süd ost"):
+                    result = await client.call_tool("deploy", {"region": region, "size": 3})
+                    assert not result.is_error, tool_text(result)
+                    assert tool_text(result) == f"deployed 3 to {region}"
+
+        asyncio.run(asyncio.wait_for(scenario(), 60))
+
+        # The server does check: a call before any listing (no header learnt yet) is refused,
+        # and the same call after the proxy forwarded a tools/list goes through.
+        meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"}}
+        call = {"name": "deploy", "arguments": {"region": "eu-west"}, "_meta": meta}
+        proxy = RawProxy(home, "sdk")
+        try:
+            proxy.request(1, "tools/call", call)
+            first = proxy.read_answers([1])[1]
+            assert "error" in first or first["result"].get("isError"), first
+            proxy.request(2, "tools/list", {"_meta": meta})
+            assert "result" in proxy.read_answers([2])[2]
+            proxy.request(3, "tools/call", call)
+            third = proxy.read_answers([3])[3]
+            assert third["result"]["content"][0]["text"] == "deployed 1 to eu-west", third
+        finally:
+            proxy.kill()
+    finally:
+        server.terminate()
+        server.wait()

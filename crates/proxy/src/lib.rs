@@ -10,14 +10,15 @@
 //! plumbing; [`signals`] keeps SIGINT out.
 //!
 //! Known limits: no TLS (an `https://` url target is refused with a clear error; our daemons
-//! are plain loopback HTTP); the stateless revision's `Mcp-Param-*` headers (mirrored tool
-//! arguments marked `x-mcp-header`) are not produced, only `Mcp-Method`, `Mcp-Name` and
-//! `MCP-Protocol-Version`; on Windows, Ctrl-C is ignored from the moment the runtime starts
+//! are plain loopback HTTP); the stateless revision's `Mcp-Param-*` headers are learnt from the
+//! `tools/list` answers this proxy forwarded (a call before any listing goes without them, and
+//! the SDKs re-list and retry on the server's header mismatch); on Windows, Ctrl-C is ignored from the moment the runtime starts
 //! (a few milliseconds into `main`), not before.
 
 pub mod discovery;
 pub mod http;
 pub mod jsonrpc;
+pub mod param_headers;
 pub mod proxy;
 pub mod signals;
 pub mod sse;

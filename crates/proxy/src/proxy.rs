@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::discovery::{DiscoverySettings, discover};
 use crate::http::{HttpClient, new_client};
 use crate::jsonrpc::{self, IdKey, Inspected, Kind};
+use crate::param_headers::ParamHeaders;
 use crate::stdin_lines::{StdinItem, spawn_stdin_reader};
 use crate::transport::{
     Failure, INTERNAL_ID_PREFIX, LegacySse, LinkContext, LinkEvent, Outgoing, StreamableHttp,
@@ -77,6 +78,7 @@ pub async fn run(options: ProxyOptions) -> i32 {
         progress: HashMap::new(),
         handshake: Handshake::default(),
         protocol_version: Arc::new(Mutex::new(None)),
+        param_headers: ParamHeaders::default(),
         shutting_down: false,
     };
     // Attach at once: the first request then finds the link ready.
@@ -117,6 +119,8 @@ enum Link {
 struct Pending {
     deadline: Instant,
     progress_token: Option<IdKey>,
+    /// A `tools/list`: its answer teaches [`ParamHeaders`].
+    lists_tools: bool,
 }
 
 /// The client's initialize handshake, replayed on every re-attach once it has succeeded.
@@ -157,6 +161,7 @@ struct Proxy {
     progress: HashMap<IdKey, IdKey>,
     handshake: Handshake,
     protocol_version: Arc<Mutex<Option<HeaderValue>>>,
+    param_headers: ParamHeaders,
     shutting_down: bool,
 }
 
@@ -261,6 +266,7 @@ impl Proxy {
                         Pending {
                             deadline: Instant::now() + self.request_timeout(),
                             progress_token: message.progress_token.clone(),
+                            lists_tools: method == "tools/list",
                         },
                     );
                     if let Some(token) = &message.progress_token {
@@ -285,7 +291,16 @@ impl Proxy {
             }
         }
         let routing = match inspected.as_slice() {
-            [single] => routing_headers(single),
+            [single] => {
+                let mut routing = routing_headers(single);
+                if single.protocol_version.is_some()
+                    && single.method() == Some("tools/call")
+                    && let Some(tool) = &single.name
+                {
+                    self.param_headers.add_headers(tool, &line, &mut routing);
+                }
+                routing
+            }
             _ => HeaderMap::new(),
         };
         let method = match inspected.as_slice() {
@@ -563,6 +578,9 @@ impl Proxy {
                 if let Some(token) = pending.progress_token {
                     self.progress.remove(&token);
                 }
+                if pending.lists_tools {
+                    self.param_headers.learn(bytes);
+                }
                 if single
                     && let Some((candidate, init)) = &self.handshake.candidate
                     && candidate == id
@@ -709,7 +727,7 @@ fn routing_headers(message: &Inspected) -> HeaderMap {
 }
 
 /// Printable ASCII without edge spaces passes as is; anything else is `=?base64?...?=`.
-fn encode_header_value(value: &str) -> String {
+pub(crate) fn encode_header_value(value: &str) -> String {
     let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
         && value.trim() == value
         && !(value.starts_with("=?base64?") && value.ends_with("?="));
