@@ -230,6 +230,16 @@ def test_mcp_param_headers_for_a_2026_server(home):
             proxy.request(3, "tools/call", call)
             third = proxy.read_answers([3])[3]
             assert third["result"]["content"][0]["text"] == "deployed 1 to eu-west", third
+
+            # Cancelling a stateless request closes its POST, which the server sees.
+            marker = home.root / "cancelled.marker"
+            proxy.request(4, "tools/call", {"name": "slow", "arguments": {"seconds": 5, "marker": str(marker)},
+                                            "_meta": meta})
+            time.sleep(0.5)
+            proxy.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 4}})
+            wait_until(marker.exists, timeout=5, what="the server to see the cancellation")
+            proxy.request(5, "tools/call", call)
+            assert proxy.read_answers([5])[5]["result"]["content"][0]["text"] == "deployed 1 to eu-west"
         finally:
             proxy.kill()
     finally:

@@ -121,6 +121,8 @@ struct Pending {
     progress_token: Option<IdKey>,
     /// A `tools/list`: its answer teaches [`ParamHeaders`].
     lists_tools: bool,
+    /// The POST carrying a stateless (2026-07-28) request.
+    stateless_post: Option<tokio::task::AbortHandle>,
 }
 
 /// The client's initialize handshake, replayed on every re-attach once it has succeeded.
@@ -267,6 +269,7 @@ impl Proxy {
                             deadline: Instant::now() + self.request_timeout(),
                             progress_token: message.progress_token.clone(),
                             lists_tools: method == "tools/list",
+                            stateless_post: None,
                         },
                     );
                     if let Some(token) = &message.progress_token {
@@ -282,9 +285,22 @@ impl Proxy {
                     if method == "notifications/cancelled"
                         && let Some(id) = &message.cancelled_request
                         && let Some(pending) = self.pending.remove(id)
-                        && let Some(token) = pending.progress_token
                     {
-                        self.progress.remove(&token);
+                        if let Some(token) = pending.progress_token {
+                            self.progress.remove(&token);
+                        }
+                        // The 2026 HTTP wire has no client notifications: a cancel closes the
+                        // request's own connection instead.
+                        if let Some(post) = pending.stateless_post
+                            && inspected.len() == 1
+                        {
+                            post.abort();
+                            tracing::debug!(
+                                id = id.as_json_text(),
+                                "cancelled by closing its POST"
+                            );
+                            return;
+                        }
                     }
                 }
                 Kind::Response { .. } => {}
@@ -369,7 +385,17 @@ impl Proxy {
             if message.barrier {
                 self.barrier = Some(Instant::now() + BARRIER_WAIT);
             }
-            transport.send(message);
+            // A stateless request is cancelled by dropping its POST: keep the handle.
+            let stateless_request = match message.requests.as_slice() {
+                [id] if message.routing.contains_key("mcp-method") => Some(id.clone()),
+                _ => None,
+            };
+            let task = transport.send(message);
+            if let Some(id) = stateless_request
+                && let Some(pending) = self.pending.get_mut(&id)
+            {
+                pending.stateless_post = Some(task);
+            }
         }
     }
 

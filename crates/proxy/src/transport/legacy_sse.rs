@@ -97,9 +97,9 @@ impl LegacySse {
 }
 
 impl Transport for LegacySse {
-    fn send(&self, message: Outgoing) {
+    fn send(&self, message: Outgoing) -> tokio::task::AbortHandle {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.deliver(message).await });
+        tokio::spawn(async move { inner.deliver(message).await }).abort_handle()
     }
 
     fn replay_handshake(

@@ -114,7 +114,9 @@ impl LinkContext {
 /// A connected link to the target.
 pub trait Transport: Send + Sync {
     /// Starts sending `message`; its outcome and answers arrive as [`LinkEvent`]s.
-    fn send(&self, message: Outgoing);
+    /// Aborting the returned handle drops the request's connection: the stateless revision's
+    /// way to cancel.
+    fn send(&self, message: Outgoing) -> tokio::task::AbortHandle;
     /// Replays the client's cached initialize handshake on a fresh link (the answer is not
     /// shown to the client) so that the session carries on.
     fn replay_handshake(

@@ -54,9 +54,9 @@ impl StreamableHttp {
 }
 
 impl Transport for StreamableHttp {
-    fn send(&self, message: Outgoing) {
+    fn send(&self, message: Outgoing) -> tokio::task::AbortHandle {
         let inner = self.inner.clone();
-        tokio::spawn(async move { inner.deliver(message).await });
+        tokio::spawn(async move { inner.deliver(message).await }).abort_handle()
     }
 
     fn replay_handshake(
