@@ -13,7 +13,11 @@ mod memory_import;
 mod status;
 
 #[derive(Debug, Parser)]
-#[command(name = "mcp-session-manager", version, about = "Keeps Claude Code's MCP servers alive across sessions: one shared daemon per server, a SIGINT-proof proxy per session.")]
+#[command(
+    name = "mcp-session-manager",
+    version,
+    about = "Keeps Claude Code's MCP servers alive across sessions: one shared daemon per server, a SIGINT-proof proxy per session."
+)]
 pub struct Cli {
     /// With no command: the tray app (tray, daemons and manager API).
     #[command(subcommand)]

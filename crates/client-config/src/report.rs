@@ -122,7 +122,10 @@ impl GenerateReport {
         for entry in &self.entries {
             let (mark, text) = match &entry.outcome {
                 EntryOutcome::Added => ("+", "added".to_owned()),
-                EntryOutcome::Updated => ("~", "updated (it launched the proxy differently)".to_owned()),
+                EntryOutcome::Updated => (
+                    "~",
+                    "updated (it launched the proxy differently)".to_owned(),
+                ),
                 EntryOutcome::Unchanged => ("=", "already up to date".to_owned()),
                 EntryOutcome::Replaced { previous_command } => (
                     "!",
