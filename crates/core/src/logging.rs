@@ -28,8 +28,10 @@ pub fn init_stderr(log_file: Option<&Path>) -> std::io::Result<LogGuards> {
         }
         None => None,
     };
+    // Colours only for a person at a terminal: Claude Code stores the proxy's stderr verbatim.
     let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let file = file_writer.map(|w| {
         tracing_subscriber::fmt::layer()
@@ -68,7 +70,11 @@ pub fn init_host(state_dir: &Path, echo_stderr: bool) -> std::io::Result<LogGuar
                 .with_filter(is_memory)
                 .or_else(manager.with_filter(not_memory)),
         );
-    let stderr = echo_stderr.then(|| tracing_subscriber::fmt::layer().with_writer(std::io::stderr));
+    let stderr = echo_stderr.then(|| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+    });
     let _ = tracing_subscriber::registry()
         .with(env_filter("info"))
         .with(file_layer)

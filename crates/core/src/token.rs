@@ -1,6 +1,6 @@
 //! The per-user bearer token: random, created 0600 on first run, required by every daemon.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::Path;
 
 use crate::StateDir;
@@ -33,30 +33,35 @@ impl Token {
             return Ok(token);
         }
         state.ensure()?;
+        // Creators serialise on an exclusive lock of the token file itself; whoever finds it
+        // still empty under the lock writes it, everybody else reads theirs.
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&path)?;
+        file.lock()?;
+        let mut existing = String::new();
+        file.read_to_string(&mut existing)?;
+        if !existing.trim().is_empty() {
+            return Ok(Token(existing.trim().to_owned()));
+        }
         let mut bytes = [0u8; 32];
         getrandom::fill(&mut bytes).map_err(io::Error::other)?;
         let fresh: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        let tmp = tempfile_in(state.root())?;
-        write_private(&tmp, &fresh)?;
-        // An empty file (a crash mid-write) is replaced; otherwise `hard_link` fails if another
-        // process won the race, and then theirs is the token.
-        let linked = if path.exists() {
-            std::fs::rename(&tmp, &path)
-        } else {
-            std::fs::hard_link(&tmp, &path)
-        };
-        let _ = std::fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => Ok(Token(fresh)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                read(&path)?.ok_or_else(|| io::Error::other(format!("{} is empty", path.display())))
-            }
-            Err(_) => {
-                // File systems without hard links: plain exclusive create.
-                write_private(&path, &fresh)?;
-                Ok(Token(fresh))
-            }
+        file.set_len(0)?;
+        file.rewind()?;
+        file.write_all(fresh.as_bytes())?;
+        file.sync_all()?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
         }
+        Ok(Token(fresh))
     }
 
     /// Reads the token without creating one (clients of a running host).
@@ -77,29 +82,6 @@ fn read(path: &Path) -> io::Result<Option<Token>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(e),
     }
-}
-
-fn tempfile_in(dir: &Path) -> io::Result<std::path::PathBuf> {
-    Ok(dir.join(format!(".token.{}.tmp", std::process::id())))
-}
-
-fn write_private(path: &Path, contents: &str) -> io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = match options.open(path) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            std::fs::remove_file(path)?;
-            options.open(path)?
-        }
-        other => other?,
-    };
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
 }
 
 #[cfg(test)]
@@ -125,6 +107,20 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    #[test]
+    fn concurrent_creators_agree() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = StateDir::new(dir.path().join("state"));
+        let tokens: Vec<Token> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..16)
+                .map(|_| s.spawn(|| Token::load_or_create(&state).unwrap()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(tokens.iter().all(|t| *t == tokens[0]));
+        assert_eq!(Token::load(&state).unwrap(), tokens[0]);
     }
 
     #[test]
