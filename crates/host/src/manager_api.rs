@@ -1,15 +1,17 @@
 //! The manager API on 127.0.0.1:<manager port>: status, sessions, memory DBs, target control,
 //! config reload/generation, shutdown, an SSE stream of state changes, and the web UI.
 //!
-//! Every route but `GET /health` and the UI's static files needs the bearer token; every
-//! error is an `AppError`, answered as `{"error": "..."}` with a fitting status.
+//! Every route but `GET /health` and the UI needs the bearer token; the UI's page asks for it
+//! in its own way (`/?token=`, then a cookie: see `ui`), its script and stylesheet are open.
+//! Every API error is an `AppError`, answered as `{"error": "..."}` with a fitting status.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
@@ -19,7 +21,8 @@ use serde::Deserialize;
 use crate::host::{HostInner, TargetError};
 use crate::security;
 
-/// Paths the manager serves without the token: health and the UI's static files.
+/// Paths the guard lets through without the bearer token: health, the UI's static files, and
+/// the UI's page, whose handler checks the token itself (`?token=` or the cookie).
 pub const OPEN_PATHS: &[&str] = &["/health", "/", "/index.html", "/app.js", "/style.css"];
 
 type AppState = Arc<HostInner>;
@@ -285,14 +288,66 @@ async fn config_generate(
     Ok(Json(report.to_json()))
 }
 
-async fn ui_index(headers: HeaderMap, State(host): State<AppState>) -> Response {
-    let page = crate::ui::INDEX_HTML;
-    let page = if security::request_is_loopback(&headers) {
-        crate::ui::with_token(page, host.token.as_str())
-    } else {
-        page.to_owned()
+/// `?token=` of the page: how the tray and `mcp-session-manager status` open the dashboard.
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    token: Option<String>,
+}
+
+/// The web UI's page, for whoever holds the token: `?token=` is swapped for a cookie by a
+/// redirect, the cookie gets the page with the token in it, anyone else a 401 page saying how
+/// to open the dashboard.
+async fn ui_index(
+    uri: Uri,
+    headers: HeaderMap,
+    query: Result<Query<PageQuery>, QueryRejection>,
+    State(host): State<AppState>,
+) -> Response {
+    // The guard has checked this already; the page must never go to a foreign origin.
+    if let Err(refusal) = security::check_loopback(&headers) {
+        return refusal.into_response();
+    }
+    let query_token = match &query {
+        Ok(Query(query)) => query.token.as_deref(),
+        // An unreadable query string is a link we did not make: treat it as a wrong one.
+        Err(_) => Some(""),
     };
-    ([(header::CACHE_CONTROL, "no-store")], Html(page)).into_response()
+    let private = [
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+        (
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("no-referrer"),
+        ),
+    ];
+    match crate::ui::page_access(query_token, &headers, &host.token) {
+        crate::ui::PageAccess::SetCookieAndRedirect => {
+            let cookie = HeaderValue::from_str(&crate::ui::token_cookie(&host.token))
+                .expect("a hex token is a valid header value");
+            let location = if uri.path() == "/index.html" {
+                "/index.html"
+            } else {
+                "/"
+            };
+            (
+                StatusCode::SEE_OTHER,
+                private,
+                [
+                    (header::SET_COOKIE, cookie),
+                    (header::LOCATION, HeaderValue::from_static(location)),
+                ],
+            )
+                .into_response()
+        }
+        crate::ui::PageAccess::Page => {
+            let page = crate::ui::with_token(crate::ui::INDEX_HTML, host.token.as_str());
+            (private, Html(page)).into_response()
+        }
+        access @ (crate::ui::PageAccess::WrongToken | crate::ui::PageAccess::NoToken) => {
+            let page = crate::ui::locked_page(access == crate::ui::PageAccess::WrongToken);
+            (StatusCode::UNAUTHORIZED, private, Html(page)).into_response()
+        }
+    }
 }
 
 async fn ui_app_js() -> impl IntoResponse {

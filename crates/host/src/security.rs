@@ -1,6 +1,8 @@
 //! The guard in front of every port the host opens (each target's port and the manager's):
 //! loopback `Host` and `Origin` only (403 otherwise, which also stops DNS rebinding), and the
-//! state dir's bearer token on everything but `GET /health` and the web UI's static files (401).
+//! state dir's bearer token on everything but `GET /health` and the web UI (401). The web UI's
+//! page checks the token itself (`?token=` or its cookie, see `ui`); its script and stylesheet
+//! hold no secret.
 //!
 //! Hostile headers (huge, non-UTF-8, odd values) are refused with a status code, never a panic.
 
@@ -108,12 +110,7 @@ pub fn check_loopback(headers: &HeaderMap) -> Result<(), Refusal> {
     Ok(())
 }
 
-/// Whether `Host`/`Origin` would let the web UI see the token (both loopback when present).
-pub fn request_is_loopback(headers: &HeaderMap) -> bool {
-    check_loopback(headers).is_ok()
-}
-
-fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())

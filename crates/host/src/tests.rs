@@ -435,6 +435,7 @@ async fn manager_routes_answer_with_their_shapes() {
     let page = host
         .client
         .get(host.handle.manager_url())
+        .header("authorization", host.bearer())
         .send()
         .await
         .unwrap()
@@ -445,6 +446,86 @@ async fn manager_routes_answer_with_their_shapes() {
         "<meta name=\"msm-token\" content=\"{}\">",
         host.handle.token().as_str()
     )));
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn web_ui_page_is_only_for_the_token_holder_then_its_cookie() {
+    let host = TestHost::start("").await;
+    let token = host.handle.token().as_str().to_owned();
+    let meta = format!("<meta name=\"msm-token\" content=\"{token}\">");
+    let base = host.handle.manager_url();
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |path: &str| client.get(format!("{base}{path}"));
+
+    for path in [
+        "/",
+        "/index.html",
+        "/?other=1",
+        "/?token=00",
+        "/?token=",
+        "/?token=%ZZ",
+    ] {
+        let response = get(path).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}");
+        assert!(response.headers().get("set-cookie").is_none(), "{path}");
+        let body = response.text().await.unwrap();
+        assert!(!body.contains(&token), "{path} hands out the token");
+        assert!(body.contains("Open dashboard"), "{path}: {body}");
+    }
+    let wrong_cookie = get("/")
+        .header("cookie", "msm_token=00")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_cookie.status(), StatusCode::UNAUTHORIZED);
+
+    for (path, location) in [("/", "/"), ("/index.html", "/index.html")] {
+        let redirect = get(&format!("{path}?token={token}")).send().await.unwrap();
+        assert_eq!(redirect.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(redirect.headers()["location"], location);
+        assert_eq!(
+            redirect.headers()["set-cookie"],
+            format!("msm_token={token}; HttpOnly; SameSite=Strict; Path=/").as_str()
+        );
+        assert_eq!(redirect.headers()["cache-control"], "no-store");
+        assert!(!redirect.text().await.unwrap().contains(&token));
+    }
+
+    let cookie = format!("theme=dark; msm_token={token}");
+    let page = get("/").header("cookie", &cookie).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    assert!(page.text().await.unwrap().contains(&meta));
+
+    for (name, value) in [("origin", "http://evil.example"), ("host", "evil.example")] {
+        let foreign = get("/")
+            .header("cookie", &cookie)
+            .header(name, value)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(foreign.status(), StatusCode::FORBIDDEN, "{name}: {value}");
+        assert!(!foreign.text().await.unwrap().contains(&token));
+    }
+    for path in ["/app.js", "/style.css", "/health"] {
+        let open = get(path).send().await.unwrap();
+        assert_eq!(open.status(), StatusCode::OK, "{path} stays open");
+        assert!(!open.text().await.unwrap().contains(&token));
+    }
+    let api_with_cookie = get("/status")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        api_with_cookie.status(),
+        StatusCode::UNAUTHORIZED,
+        "the cookie opens the page only, never the API"
+    );
     host.handle.shutdown().await;
 }
 
