@@ -91,7 +91,11 @@ impl TargetConfig {
 pub enum TargetKind {
     /// In-process server; only `memory` exists.
     Builtin(Builtin),
-    /// A child process the host starts and supervises.
+    /// A child process the host starts and supervises. For an HTTP transport, `args` and `env`
+    /// values may contain [`PORT_PLACEHOLDER`] (`{port}`): the host then starts the child on an
+    /// internal loopback port put in its place, and serves the target's `port` itself behind
+    /// its guard (loopback, Origin, token), proxying to the child. Without it the child binds
+    /// `port` itself, unguarded.
     Process {
         command: String,
         args: Vec<String>,
@@ -103,6 +107,40 @@ pub enum TargetKind {
         url: String,
         headers: BTreeMap<String, String>,
     },
+}
+
+/// The placeholder for the internal port in a `command` target's `args` and `env` values.
+pub const PORT_PLACEHOLDER: &str = "{port}";
+
+impl TargetKind {
+    /// Whether a `command` target asks for an internal port (`{port}` in an arg or env value).
+    pub fn uses_port_placeholder(&self) -> bool {
+        match self {
+            TargetKind::Process { args, env, .. } => args
+                .iter()
+                .chain(env.values())
+                .any(|value| value.contains(PORT_PLACEHOLDER)),
+            _ => false,
+        }
+    }
+
+    /// A `command` target's args and env with `{port}` replaced by `port`; `None` for other kinds.
+    pub fn process_args_with_port(
+        &self,
+        port: u16,
+    ) -> Option<(Vec<String>, BTreeMap<String, String>)> {
+        let TargetKind::Process { args, env, .. } = self else {
+            return None;
+        };
+        let port = port.to_string();
+        let substitute = |value: &String| value.replace(PORT_PLACEHOLDER, &port);
+        Some((
+            args.iter().map(substitute).collect(),
+            env.iter()
+                .map(|(key, value)| (key.clone(), substitute(value)))
+                .collect(),
+        ))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,6 +416,11 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
             return Err("a `url` target cannot use transport stdio".into());
         }
         (TargetKind::Remote { .. }, t) => t.unwrap_or(Transport::StreamableHttp),
+        (TargetKind::Process { .. }, Some(Transport::Stdio)) if kind.uses_port_placeholder() => {
+            return Err(format!(
+                "`{PORT_PLACEHOLDER}` in args or env is for HTTP transports (the host serves a stdio server itself)"
+            ));
+        }
         (TargetKind::Process { .. }, Some(t)) => t,
         (TargetKind::Process { .. }, None) => {
             return Err(
@@ -476,6 +519,39 @@ headers = { Authorization = "Bearer x" }
             "http://127.0.0.1:3300/mcp"
         );
         assert_eq!(c.targets["team"].port, None);
+    }
+
+    #[test]
+    fn port_placeholder_is_found_and_substituted() {
+        let c = parse(
+            r#"
+[targets.guarded]
+command = "server"
+args = ["--port", "{port}", "--host=127.0.0.1:{port}"]
+env = { PORT = "{port}", OTHER = "x" }
+transport = "streamable-http"
+port = 4010
+[targets.plain]
+command = "server"
+args = ["--port", "4011"]
+transport = "sse"
+port = 4011
+"#,
+        )
+        .unwrap();
+        assert!(c.targets["guarded"].kind.uses_port_placeholder());
+        assert!(!c.targets["plain"].kind.uses_port_placeholder());
+        let (args, env) = c.targets["guarded"]
+            .kind
+            .process_args_with_port(45678)
+            .unwrap();
+        assert_eq!(args, ["--port", "45678", "--host=127.0.0.1:45678"]);
+        assert_eq!(env["PORT"], "45678");
+        assert_eq!(env["OTHER"], "x");
+        let stdio = parse(
+            "[targets.a]\ncommand = \"x\"\nargs = [\"{port}\"]\ntransport = \"stdio\"\nport = 5\n",
+        );
+        assert!(stdio.unwrap_err().contains("is for HTTP transports"));
     }
 
     #[test]
