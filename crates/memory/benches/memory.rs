@@ -6,6 +6,10 @@
 //!    sessions share it (goal: >= 5,000 entities/s, no lock errors).
 //! 3. The same searches on 10k entities against the reference `@modelcontextprotocol/
 //!    server-memory` over stdio JSON-RPC, side by side (goal: >= 100x faster).
+//! 4. `memory_http.py`: the same end to end through the real daemon over HTTP (when a
+//!    `mcp-session-manager` binary is built; release if there is one).
+//!
+//! `MSM_BENCH_ONLY=reference|throughput|search|http` runs one part.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -363,6 +367,36 @@ fn versus_reference(dir: &Path, words: &[String]) {
     );
 }
 
+/// The end-to-end part (`memory_http.py`): through the real daemon over HTTP, beside the
+/// reference server. It uses `target/release` binaries when built, else `target/debug` ones.
+fn http_bench() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let python = repo.join("tests/peers/.venv/bin/python");
+    let release = repo.join("target/release/mcp-session-manager");
+    let debug = repo.join("target/debug/mcp-session-manager");
+    let bin_dir = if release.is_file() {
+        release.parent().unwrap().to_owned()
+    } else if debug.is_file() {
+        debug.parent().unwrap().to_owned()
+    } else {
+        println!("no mcp-session-manager binary built: HTTP part skipped");
+        return;
+    };
+    if !python.is_file() {
+        println!("tests/peers/.venv not installed: HTTP part skipped");
+        return;
+    }
+    println!("end to end through the daemon in {}:", bin_dir.display());
+    let status = Command::new(python)
+        .arg(repo.join("crates/memory/benches/memory_http.py"))
+        .env("MSM_BIN_DIR", &bin_dir)
+        .current_dir(&repo)
+        .status();
+    if !matches!(status, Ok(s) if s.success()) {
+        println!("the HTTP part failed: {status:?}");
+    }
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing special: both run all.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -376,7 +410,7 @@ fn main() {
     };
     let dir = DirRef(dir_path);
     let words = vocabulary();
-    // MSM_BENCH_ONLY=reference|throughput|search runs one part.
+    // MSM_BENCH_ONLY=reference|throughput|search|http runs one part.
     let only = std::env::var("MSM_BENCH_ONLY").unwrap_or_default();
     println!("msm-memory benchmark (SQLite WAL, FTS5 trigram prefilter)");
     if only.is_empty() || only == "reference" {
@@ -387,5 +421,8 @@ fn main() {
     }
     if only.is_empty() || only == "search" {
         search_100k(dir.path(), &words);
+    }
+    if only.is_empty() || only == "http" {
+        http_bench();
     }
 }
