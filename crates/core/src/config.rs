@@ -112,6 +112,11 @@ pub enum TargetKind {
 /// The placeholder for the internal port in a `command` target's `args` and `env` values.
 pub const PORT_PLACEHOLDER: &str = "{port}";
 
+/// `value` with every `{port}` replaced by `port` (an arg or env value of a `command` target).
+pub fn substitute_port(value: &str, port: u16) -> String {
+    value.replace(PORT_PLACEHOLDER, &port.to_string())
+}
+
 impl TargetKind {
     /// Whether a `command` target asks for an internal port (`{port}` in an arg or env value).
     pub fn uses_port_placeholder(&self) -> bool {
@@ -132,8 +137,7 @@ impl TargetKind {
         let TargetKind::Process { args, env, .. } = self else {
             return None;
         };
-        let port = port.to_string();
-        let substitute = |value: &String| value.replace(PORT_PLACEHOLDER, &port);
+        let substitute = |value: &String| substitute_port(value, port);
         Some((
             args.iter().map(substitute).collect(),
             env.iter()

@@ -342,6 +342,7 @@ async fn bridge_bench(duration: Duration) {
             cwd: None,
             log_path: dir.path().join("everything.log"),
             policy: RestartPolicy::default(),
+            internal_port: None,
             stop_grace: Duration::from_secs(2),
         },
         share: ShareMode::Shared,

@@ -109,6 +109,9 @@ pub struct TargetStatus {
     pub started_at: Option<String>,
     /// Remote targets only: whether the URL answered the last probe.
     pub reachable: Option<bool>,
+    /// Whether the host guards the target's port (loopback, Origin, token): `false` for an
+    /// external HTTP server without `{port}`, which binds its port itself; `None` for remote.
+    pub guarded: Option<bool>,
 }
 
 /// `GET /status`.
@@ -732,6 +735,7 @@ impl HostInner {
                     log_path: log_path.map(|p| p.display().to_string()),
                     started_at: record.started_at.clone(),
                     reachable: record.reachable,
+                    guarded: launch::is_guarded(config),
                 }
             })
             .collect();

@@ -3,11 +3,13 @@
 //! target, which is only probed for reachability.
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicU16;
 use std::time::Duration;
 
 use msm_core::{LockFile, LockInfo, StateDir, TargetConfig, TargetKind, Transport};
 use tokio_util::sync::CancellationToken;
 
+use crate::http_front::{self, HttpFront};
 use crate::mcp_http::{self, BindError};
 use crate::security::Guard;
 use crate::sessions::SessionRegistry;
@@ -45,9 +47,12 @@ pub(crate) enum Running {
         follower: Option<tokio::task::JoinHandle<()>>,
         _lock: LockFile,
     },
-    /// A child process that serves HTTP on the target's port itself.
+    /// A child process that serves HTTP: on the target's port itself, or (`{port}`) on an
+    /// internal port behind our guarded front on the target's port.
     Supervised {
         child: Arc<SupervisedChild>,
+        /// The front server (`{port}` targets): its stop token and task.
+        front: Option<(CancellationToken, tokio::task::JoinHandle<()>)>,
         /// Mirrors the child's status into the target's record (set by the host).
         follower: Option<tokio::task::JoinHandle<()>>,
         _lock: LockFile,
@@ -100,11 +105,16 @@ impl Running {
             }
             Running::Supervised {
                 child,
+                front,
                 follower,
                 _lock,
             } => {
                 if let Some(follower) = follower {
                     follower.abort();
+                }
+                if let Some((stop, task)) = front {
+                    stop.cancel();
+                    mcp_http::join_server(task, Duration::from_secs(3)).await;
                 }
                 child.stop().await;
                 drop(_lock);
@@ -253,9 +263,42 @@ async fn launch_stdio_bridge(
     })
 }
 
-/// Starts an external server that speaks HTTP itself on the target's port, and waits until it
-/// answers MCP there. The port is checked first: a foreign server already on it would
-/// otherwise pass the readiness probe.
+/// Whether the host guards the port a client uses for this target (loopback, Origin, token):
+/// always for what it serves itself, for an external HTTP server only with `{port}`; `None`
+/// for a remote target, which the host does not serve.
+pub(crate) fn is_guarded(target: &TargetConfig) -> Option<bool> {
+    match &target.kind {
+        TargetKind::Builtin(_) => Some(true),
+        TargetKind::Process { .. } if target.transport == Transport::Stdio => Some(true),
+        kind @ TargetKind::Process { .. } => Some(kind.uses_port_placeholder()),
+        TargetKind::Remote { .. } => None,
+    }
+}
+
+/// Warns once per target name that an external HTTP server binds its port unguarded.
+fn warn_unguarded_once(target: &TargetConfig) {
+    static WARNED: std::sync::OnceLock<parking_lot::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    let first = WARNED
+        .get_or_init(Default::default)
+        .lock()
+        .insert(target.name.clone());
+    if first {
+        tracing::warn!(
+            target_name = %target.name,
+            "`{}` binds its port itself, outside the host's token and Origin checks; put \"{}\" in its args or env (e.g. \"--port\", \"{}\") so the host starts it on an internal port and guards port {}",
+            target.name,
+            msm_core::config::PORT_PLACEHOLDER,
+            msm_core::config::PORT_PLACEHOLDER,
+            target.port.unwrap_or_default(),
+        );
+    }
+}
+
+/// Starts an external server that speaks HTTP itself, and waits until it answers MCP. With
+/// `{port}` in its args/env it gets an internal port and the target's port is our guarded
+/// front; without, it binds the target's port itself, which is checked first: a foreign server
+/// already on it would otherwise pass the readiness probe.
 async fn launch_http_child(
     ctx: &LaunchContext,
     target: &TargetConfig,
@@ -265,33 +308,72 @@ async fn launch_http_child(
         &ctx.state_dir.lock_path(&target.name),
         LockInfo::for_this_process(port, target.transport.as_str()),
     )?;
-    drop(mcp_http::bind_loopback(port)?);
-    let spec = ChildSpec::from_target(target, ctx.state_dir.log_path(&target.name))
+    let guarded = target.kind.uses_port_placeholder();
+    let mut front_listener = Some(mcp_http::bind_loopback(port)?);
+    let mut spec = ChildSpec::from_target(target, ctx.state_dir.log_path(&target.name))
         .ok_or(LaunchError::NoPort)?;
+    let readiness = if guarded {
+        let internal_port = Arc::new(AtomicU16::new(0));
+        spec.internal_port = Some(internal_port.clone());
+        Readiness::HttpInternal {
+            port: internal_port,
+            transport: target.transport,
+        }
+    } else {
+        front_listener = None;
+        warn_unguarded_once(target);
+        Readiness::for_target(target)
+    };
+    let internal_port = spec.internal_port.clone();
     let ready_timeout = spec.policy.ready_timeout + Duration::from_secs(5);
     let child = Arc::new(SupervisedChild::spawn(
         spec,
-        Readiness::for_target(target),
+        readiness,
         ChildIo::Logged,
         None,
     ));
-    match child.wait_ready(ready_timeout).await {
-        Ok(()) => {
-            tracing::info!(target_name = %target.name, port, "external server ready");
-            Ok(Running::Supervised {
-                child,
-                follower: None,
-                _lock: lock,
-            })
-        }
-        Err(error) => {
-            child.stop().await;
-            Err(LaunchError::Child {
-                crash_loop: matches!(error, SupervisorError::CrashLoop { .. }),
-                reason: error.to_string(),
-            })
-        }
+    if let Err(error) = child.wait_ready(ready_timeout).await {
+        child.stop().await;
+        return Err(LaunchError::Child {
+            crash_loop: matches!(error, SupervisorError::CrashLoop { .. }),
+            reason: error.to_string(),
+        });
     }
+    let front = match internal_port.zip(front_listener) {
+        Some((internal_port, front_listener)) => {
+            let front = Arc::new(HttpFront::new(internal_port, port, target.transport));
+            let closer_front = front.clone();
+            ctx.sessions.set_closer(
+                &target.name,
+                Arc::new(move |id: String| closer_front.close_session(id)),
+            );
+            let router = mcp_http::guarded_target_router(
+                &target.name,
+                http_front::router(front.clone()),
+                ctx.guard.clone(),
+                ctx.sessions.clone(),
+            );
+            let stop = CancellationToken::new();
+            let task = mcp_http::spawn_server(front_listener, router, stop.clone());
+            tracing::info!(
+                target_name = %target.name,
+                port,
+                internal_port = front.internal_port(),
+                "external server ready, guarded at http://127.0.0.1:{port}"
+            );
+            Some((stop, task))
+        }
+        None => {
+            tracing::info!(target_name = %target.name, port, "external server ready (unguarded)");
+            None
+        }
+    };
+    Ok(Running::Supervised {
+        child,
+        front,
+        follower: None,
+        _lock: lock,
+    })
 }
 
 /// Whether a remote target answers at all (any HTTP status counts: it is there).

@@ -21,10 +21,13 @@
 //! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
 //! - `reload`: hot reload of config.toml.
 //! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
+//! - `http_front`: the guarded front of an external HTTP server started with `{port}`, a
+//!   streaming reverse proxy to the child's internal port.
 //! - `supervisor` (child processes: readiness, backoff, crash loop) and `stdio_bridge` (a stdio
 //!   server over streamable HTTP, shared or per session).
 
 mod host;
+pub mod http_front;
 mod launch;
 pub mod manager_api;
 pub mod mcp_http;

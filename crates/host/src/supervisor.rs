@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -49,6 +50,10 @@ pub struct ChildSpec {
     pub policy: RestartPolicy,
     /// Between SIGTERM and SIGKILL.
     pub stop_grace: Duration,
+    /// Set when `args`/`env` contain `{port}`: before each spawn a free loopback port is picked
+    /// (the previous one if still free), put in place of `{port}`, and stored here for the
+    /// readiness probe and the guarded front that forwards to the child.
+    pub internal_port: Option<Arc<AtomicU16>>,
 }
 
 impl ChildSpec {
@@ -69,6 +74,7 @@ impl ChildSpec {
                 log_path,
                 policy: RestartPolicy::default(),
                 stop_grace: DEFAULT_STOP_GRACE,
+                internal_port: None,
             }),
             _ => None,
         }
@@ -112,6 +118,11 @@ pub enum Readiness {
     /// Once `127.0.0.1:port` accepts connections and MCP answers there: a POST `initialize`
     /// to `/mcp` (streamable-http, http) or a `GET /sse` that opens an event stream (sse).
     Http { port: u16, transport: Transport },
+    /// As `Http`, on the internal port the supervisor picked for this spawn (`{port}` targets).
+    HttpInternal {
+        port: Arc<AtomicU16>,
+        transport: Transport,
+    },
 }
 
 impl Readiness {
@@ -513,10 +524,26 @@ impl Runner {
             .try_clone()
             .map_err(|e| format!("log {}: {e}", spec.log_path.display()))?;
 
+        let (args, env) = match &spec.internal_port {
+            Some(cell) => {
+                let port = pick_internal_port(cell.load(Ordering::Acquire))
+                    .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+                cell.store(port, Ordering::Release);
+                let substitute = |value: &String| msm_core::config::substitute_port(value, port);
+                let args: Vec<String> = spec.args.iter().map(substitute).collect();
+                let env: BTreeMap<String, String> = spec
+                    .env
+                    .iter()
+                    .map(|(key, value)| (key.clone(), substitute(value)))
+                    .collect();
+                (args, env)
+            }
+            None => (spec.args.clone(), spec.env.clone()),
+        };
         let mut command = Command::new(&program);
         command
-            .args(&spec.args)
-            .envs(&spec.env)
+            .args(&args)
+            .envs(&env)
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
         if let Some(cwd) = &spec.cwd {
@@ -576,6 +603,18 @@ impl Runner {
         }
         Ok(child)
     }
+}
+
+/// A free loopback port for a `{port}` child: `previous` while nobody holds it, else a new one.
+/// (Another process may still take it before the child binds; the child then dies and the
+/// restart picks another.)
+pub fn pick_internal_port(previous: u16) -> std::io::Result<u16> {
+    if previous != 0 && std::net::TcpListener::bind(("127.0.0.1", previous)).is_ok() {
+        return Ok(previous);
+    }
+    Ok(std::net::TcpListener::bind(("127.0.0.1", 0))?
+        .local_addr()?
+        .port())
 }
 
 fn control_to_ended(control: Option<Control>) -> Ended {
@@ -707,10 +746,12 @@ pub fn resolve_windows_program(
 
 /// Waits until an HTTP child answers MCP on its port (or returns at once for `Spawned`).
 async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(), String> {
-    let (port, transport) = match readiness {
+    let (fixed_port, internal_port, transport) = match readiness {
         Readiness::Spawned => return Ok(()),
-        Readiness::Http { port, transport } => (*port, *transport),
+        Readiness::Http { port, transport } => (*port, None, *transport),
+        Readiness::HttpInternal { port, transport } => (0, Some(port), *transport),
     };
+    let port_now = || internal_port.map_or(fixed_port, |cell| cell.load(Ordering::Acquire));
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_secs(3))
         .no_proxy()
@@ -723,7 +764,7 @@ async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(),
     let mut last = String::from("no answer yet");
     let mut delay = Duration::from_millis(50);
     while Instant::now() < deadline {
-        match probe_mcp(&client, port, transport).await {
+        match probe_mcp(&client, port_now(), transport).await {
             Ok(()) => return Ok(()),
             Err(e) => last = e,
         }
@@ -731,7 +772,8 @@ async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(),
         delay = (delay * 2).min(Duration::from_millis(500));
     }
     Err(format!(
-        "not answering MCP on 127.0.0.1:{port} after {}s ({last})",
+        "not answering MCP on 127.0.0.1:{} after {}s ({last})",
+        port_now(),
         timeout.as_secs()
     ))
 }

@@ -37,6 +37,7 @@ fn everything_spec(dir: &Path, share: ShareMode) -> BridgeSpec {
                 ..RestartPolicy::default()
             },
             stop_grace: Duration::from_secs(2),
+            internal_port: None,
         },
         share,
         ready_timeout: Duration::from_secs(30),

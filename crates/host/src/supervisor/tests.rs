@@ -24,6 +24,7 @@ fn shell_spec(dir: &Path, name: &str, script: &str) -> ChildSpec {
         log_path: dir.join(format!("{name}.log")),
         policy: fast_policy(),
         stop_grace: Duration::from_millis(500),
+        internal_port: None,
     }
 }
 
@@ -325,6 +326,7 @@ async fn an_http_child_is_ready_once_mcp_answers() {
         log_path: dir.path().join("everything.log"),
         policy: fast_policy(),
         stop_grace: Duration::from_secs(3),
+        internal_port: None,
     };
     let child = SupervisedChild::spawn(
         spec,
