@@ -42,9 +42,11 @@ impl ManagerClient {
         }
     }
 
-    /// The dashboard's address: the web UI served by the manager.
+    /// The dashboard's address: the web UI served by the manager, opened with `?token=` (the
+    /// manager answers it with a redirect to `/` that keeps the token in an HttpOnly cookie, so
+    /// it leaves the address bar and a reload still works; without it the page is locked).
     pub fn dashboard_url(&self) -> String {
-        format!("{}/", self.base_url)
+        format!("{}/?token={}", self.base_url, self.token)
     }
 
     async fn call(
@@ -126,21 +128,48 @@ pub fn error_message(body: &Value) -> String {
     }
 }
 
-/// What to tell the user after `configure_claude_code`: the host's own message if it gave one.
+/// What to tell the user after `configure_claude_code`: the host's own message (which already
+/// says what to do next), else the file it wrote.
 pub fn describe_config_result(result: &Value) -> String {
-    let message = result
-        .get("message")
-        .and_then(Value::as_str)
-        .map(str::to_owned);
+    if let Some(message) = result.get("message").and_then(Value::as_str) {
+        return message.trim().to_owned();
+    }
     let path = ["path", "file"]
         .iter()
         .find_map(|key| result.get(*key).and_then(Value::as_str));
-    let mut text = message.unwrap_or_else(|| match path {
+    match path {
         Some(path) => format!("Updated {path}."),
         None => "Claude Code's config is up to date.".to_owned(),
-    });
-    if !text.to_lowercase().contains("restart") {
-        text.push_str(" Restart Claude Code, then run “claude mcp list” to check.");
     }
-    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dashboard_url_carries_the_token_for_the_one_click_open() {
+        let client = ManagerClient::new(3199, "ab12");
+        assert_eq!(client.dashboard_url(), "http://127.0.0.1:3199/?token=ab12");
+    }
+
+    #[test]
+    fn config_result_is_the_hosts_message_without_additions() {
+        let message = "Claude Code config: ~/.claude.json\nWrote ~/.claude.json.\nNext: restart Claude Code (running sessions keep their old server list) so it loads the servers; `claude mcp list` shows each one and whether it connects.\n";
+        let cases = [
+            (json!({"message": message}), message.trim()),
+            (
+                json!({"message": "Nothing to change: the file was left as it was.\n"}),
+                "Nothing to change: the file was left as it was.",
+            ),
+            (
+                json!({"path": "/h/.claude.json"}),
+                "Updated /h/.claude.json.",
+            ),
+            (json!({}), "Claude Code's config is up to date."),
+        ];
+        for (result, expected) in cases {
+            assert_eq!(describe_config_result(&result), expected, "{result}");
+        }
+    }
 }

@@ -301,6 +301,10 @@ fn ensure_autostart_dir() {
 
 /// Shows (creating if needed) the window with the manager's web UI; `notice` is shown there
 /// as a message (passed in the URL fragment, which never leaves the window).
+///
+/// The window loads `/?token=<token>`: the manager answers with a redirect to `/` that sets an
+/// HttpOnly cookie holding the token (the webview keeps it, as any browser does, and carries
+/// the fragment over the redirect), and the page it then serves carries the token for the API.
 pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>, notice: Option<&str>) {
     let shell = shell(app);
     let mut url = shell.client.dashboard_url();

@@ -662,8 +662,8 @@
     try {
       const result = await api("/config/generate", { method: "POST", body: { client: "claude-code", dry_run: false } });
       summary.className = "result-ok";
-      const text = describeResult(result, false) || "Config written.";
-      summary.textContent = /restart/i.test(text) ? text : `${text} Restart Claude Code, then run “claude mcp list” to check.`;
+      // The host's message already says what to do next (restart Claude Code, `claude mcp list`).
+      summary.textContent = describeResult(result, false) || "Config written.";
       apply.textContent = "Written";
       toast("Claude Code config written", "ok");
     } catch (err) {
@@ -884,7 +884,7 @@
     }, 10000);
 
     if (!token) {
-      setReachable(false, "This page has no API token. Open it from the tray menu (\"Open dashboard\") or at the manager's own address.", "No API token");
+      setReachable(false, "This page has no API token. Open it from the tray menu (\"Open dashboard\") or at the Dashboard address that `mcp-session-manager status` prints.", "No API token");
       return;
     }
     refreshAll().then(connectEvents);

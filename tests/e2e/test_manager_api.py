@@ -130,6 +130,9 @@ def test_cli_status_start_stop_logs(host):
     result = cli(host.home, "status")
     assert result.returncode == 0
     assert "TARGET" in result.stdout and "memory" in result.stdout and "running" in result.stdout
+    dashboard = [line for line in result.stdout.splitlines() if line.startswith("Dashboard: ")]
+    assert dashboard == [f"Dashboard: {host.manager_url}/?token={host.home.token}"], result.stdout
+    assert "Dashboard" not in cli(host.home, "status", "--json").stdout, "the JSON is the API's answer"
     result = cli(host.home, "stop", "memory")
     assert result.returncode == 0 and "stopped" in result.stdout
     result = cli(host.home, "start", "memory")

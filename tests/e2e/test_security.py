@@ -61,12 +61,39 @@ def test_dns_rebinding_host_is_403(host):
         assert status == 403
 
 
-def test_web_ui_gets_the_token_only_for_loopback(host):
-    status, _, body = raw_request(host.manager_port, "GET", "/")
-    assert status == 200
-    assert f'<meta name="msm-token" content="{host.home.token}">'.encode() in body
-    status, _, body = raw_request(host.manager_port, "GET", "/", {"Host": "evil.example"})
-    assert status == 403 and host.home.token.encode() not in body
+def test_web_ui_page_is_401_without_the_token_and_names_no_token(host):
+    for path in ("/", "/index.html", "/?token=wrong", "/?token=", "/?other=1"):
+        status, headers, body = raw_request(host.manager_port, "GET", path)
+        assert status == 401, path
+        assert "set-cookie" not in headers, path
+        assert host.home.token.encode() not in body, path
+        assert b"Open dashboard" in body and b"mcp-session-manager status" in body, body
+    status, _, body = raw_request(host.manager_port, "GET", "/", {"Cookie": "msm_token=" + "0" * 64})
+    assert status == 401 and host.home.token.encode() not in body
+
+
+def test_web_ui_token_link_sets_a_cookie_that_gets_the_page(host):
+    token = host.home.token
+    status, headers, body = raw_request(host.manager_port, "GET", f"/?token={token}")
+    assert status == 303
+    assert headers["location"] == "/"
+    assert headers["set-cookie"] == f"msm_token={token}; HttpOnly; SameSite=Strict; Path=/"
+    assert token.encode() not in body
+    status, headers, body = raw_request(host.manager_port, "GET", "/", {"Cookie": f"msm_token={token}"})
+    assert status == 200 and headers["cache-control"] == "no-store"
+    assert f'<meta name="msm-token" content="{token}">'.encode() in body
+    for path in ("/app.js", "/style.css"):
+        status, _, body = raw_request(host.manager_port, "GET", path)
+        assert status == 200 and token.encode() not in body, path
+
+
+@pytest.mark.parametrize("foreign", [{"Origin": "http://evil.example"}, {"Host": "evil.example"}], ids=["origin", "host"])
+def test_web_ui_never_goes_to_a_foreign_origin_even_with_the_cookie(host, foreign):
+    token = host.home.token
+    status, _, body = raw_request(host.manager_port, "GET", "/", {"Cookie": f"msm_token={token}"} | foreign)
+    assert status == 403 and token.encode() not in body
+    status, headers, body = raw_request(host.manager_port, "GET", f"/?token={token}", foreign)
+    assert status == 403 and "set-cookie" not in headers and token.encode() not in body
 
 
 @pytest.mark.parametrize(

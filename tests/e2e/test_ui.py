@@ -107,6 +107,11 @@ def browser(tmp_path):
     assert errors == [], f"the page threw: {errors}"
 
 
+def dashboard_url(host) -> str:
+    """The one-click address the tray and `mcp-session-manager status` open."""
+    return f"{host.manager_url}/?token={host.home.token}"
+
+
 def target_row(name: str) -> str:
     return f'#targets-table tr[data-target="{name}"]'
 
@@ -131,7 +136,7 @@ def use_memory(host, project: Path, instance: str, calls=()):
 
 
 def test_targets_table_shows_memory_running_and_a_new_session_appears_live(host, browser, tmp_path):
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")
     assert browser.text(f"{target_row('memory')} td.num") == str(host.ports["memory"])
     assert browser.wait("#connection[data-state='live']")
@@ -151,7 +156,7 @@ def test_targets_table_shows_memory_running_and_a_new_session_appears_live(host,
 
 
 def test_stop_and_start_buttons_drive_the_target(host, browser):
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")
     browser("click", selector=f"{target_row('memory')} button[data-action='stop']")
     browser.wait(f"{target_row('memory')} .badge", text="stopped")
@@ -184,7 +189,7 @@ def test_memory_db_appears_with_counts_and_the_graph_browser_finds_an_entity(hos
     assert len(mine) == 1, body
     db_id = mine[0]["id"]
 
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     row = f'#dbs-table tr[data-db="{db_id}"]'
     browser.wait(row, text="atlas")
     assert browser.text(f"{row} td[data-count='entities']") == "3"
@@ -222,7 +227,7 @@ def test_memory_db_appears_with_counts_and_the_graph_browser_finds_an_entity(hos
 def test_configure_claude_code_shows_the_diff_then_writes(host, browser):
     claude_json = host.home.home / ".claude.json"
     claude_json.write_text(json.dumps({"numStartups": 3, "mcpServers": {"other": {"type": "http", "url": "http://example.invalid/mcp"}}}, indent=2))
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")
     browser("click", selector="#configure-claude")
     browser.wait("#config-diff span.add", text="memory")
@@ -234,10 +239,12 @@ def test_configure_claude_code_shows_the_diff_then_writes(host, browser):
     assert written["numStartups"] == 3
     assert set(written["mcpServers"]) == {"other", "memory"}
     assert written["mcpServers"]["memory"]["args"] == ["--target", "memory"]
+    summary = browser.text("#config-summary")
+    assert summary.count("claude mcp list") == 1, f"the host's next step, said once: {summary}"
 
 
 def test_manager_going_away_shows_not_reachable_and_coming_back_recovers(host, browser):
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")
     assert host.stop() == 0
     browser.wait("#banner", text="Manager not reachable", timeout_ms=20000)
@@ -246,11 +253,27 @@ def test_manager_going_away_shows_not_reachable_and_coming_back_recovers(host, b
 
 
 def test_notice_from_the_tray_is_shown_and_dismissed(host, browser):
-    browser("goto", url=host.manager_url + "/#notice=" + "Updated%20~%2F.claude.json.%20Restart%20Claude%20Code.")
+    browser("goto", url=dashboard_url(host) + "#notice=" + "Updated%20~%2F.claude.json.%20Restart%20Claude%20Code.")
     browser.wait("#notice", text="Updated ~/.claude.json. Restart Claude Code.")
-    assert browser("eval", expression="window.location.hash") == "", "the notice leaves the URL"
+    assert browser("eval", expression="window.location.href") == host.manager_url + "/", "the token and the notice leave the URL"
     browser("click", selector="#notice-close")
     browser.wait("#notice", state="hidden")
+
+
+def test_dashboard_opens_only_with_the_token_link_which_leaves_the_address_bar(host, browser):
+    assert browser("goto", url=host.manager_url + "/") == 401
+    browser.wait("h1", text="Open the dashboard from the tray")
+    assert host.home.token not in browser("eval", expression="document.documentElement.outerHTML")
+    assert browser("goto", url=host.manager_url + "/?token=" + "0" * 64) == 401
+
+    assert browser("goto", url=dashboard_url(host)) == 200
+    assert browser("eval", expression="window.location.href") == host.manager_url + "/"
+    assert browser("eval", expression="document.cookie") == "", "the cookie is HttpOnly"
+    browser.wait("#connection[data-state='live']")
+    # A reload (no token in the URL any more) still gets the page through the cookie.
+    assert browser("goto", url=host.manager_url + "/") == 200
+    browser.wait(f"{target_row('memory')} .badge", text="running")
+    browser.wait("#connection[data-state='live']")
 
 
 def test_failing_and_remote_targets_show_their_state_and_error(home, browser):
@@ -265,7 +288,7 @@ def test_failing_and_remote_targets_show_their_state_and_error(home, browser):
             timeout=30, what="the broken target failing",
         )
         broken = next(t for t in host.api("GET", "/status")[1]["targets"] if t["name"] == "broken")
-        browser("goto", url=host.manager_url + "/")
+        browser("goto", url=dashboard_url(host))
         browser.wait(f"{target_row('memory')} .badge", text="running")
         assert browser.text(f"{target_row('broken')} .badge") in ("failed", "crash-loop")
         assert broken["last_error"] and broken["last_error"][:40] in browser.text(f"{target_row('broken')} .details .error")
@@ -287,7 +310,7 @@ def test_graph_browser_pages_through_a_large_graph(host, browser, tmp_path):
     use_memory(host, project, "ui-paging-instance", calls=[("create_entities", {"entities": entities})])
     db_id = next(db["id"] for db in host.api("GET", "/memory/dbs")[1]["dbs"] if str(project) in json.dumps(db))
 
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     row = f'#dbs-table tr[data-db="{db_id}"]'
     browser.wait(f"{row} td[data-count='entities']", text="45")
     browser("click", selector=f"{row} button")
@@ -312,7 +335,7 @@ def test_a_session_through_the_proxy_appears_and_leaves_live(host, browser, tmp_
 
     project = tmp_path / "via-proxy"
     project.mkdir()
-    browser("goto", url=host.manager_url + "/")
+    browser("goto", url=dashboard_url(host))
     browser.wait("#sessions-empty")
 
     async def go():

@@ -120,7 +120,12 @@ def test_tray_app_hosts_the_daemons_shows_the_dashboard_and_stops_cleanly(home, 
         # This bus has no StatusNotifier host: the app says so and opens its window instead.
         stderr = home.root / "tray.stderr"
         wait_until(lambda: "StatusNotifier" in stderr.read_text(), timeout=10, what="the no-tray warning")
-        # The window shows the manager's own page; it loads it with the token and goes live.
+        # The window shows the manager's own page: it opens the token link, the webview keeps
+        # the cookie across the redirect and gets the page (with the token) through it.
+        wait_until(lambda: "web UI: page served" in stderr.read_text(), timeout=20, what="the page served to the window")
+        log = stderr.read_text()
+        assert log.index("web UI: token link accepted") < log.index("web UI: page served")
+        assert "web UI: page refused" not in log
         time.sleep(3)
         shot = desktop.screenshot(tmp_path / "tray-desktop.png")
         assert distinct_colours(shot) > 50, "the dashboard window rendered (not a blank screen)"
@@ -350,10 +355,14 @@ def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel, tmp_p
         wait_until(lambda: panel.find("Start at login")["toggle_state"] == 1, timeout=10, what="the checkbox checked")
 
         # One click writes Claude Code's config and opens the dashboard with the outcome.
+        tray_log = home.root / "tray.stderr"
+        served_before = tray_log.read_text().count("web UI: page served")
         panel.click("Configure Claude Code")
         claude_json = home.home / ".claude.json"
         wait_until(lambda: claude_json.exists() and "memory" in json.loads(claude_json.read_text()).get("mcpServers", {}), timeout=20, what="~/.claude.json written")
         assert json.loads(claude_json.read_text())["mcpServers"]["memory"]["args"] == ["--target", "memory"]
+        wait_until(lambda: tray_log.read_text().count("web UI: page served") > served_before, timeout=20, what="the dashboard (re)loaded through the token link")
+        assert "web UI: page refused" not in tray_log.read_text()
         time.sleep(2)
         shot = desktop.screenshot(tmp_path / "tray-configured.png")
         assert distinct_colours(shot) > 50, "the dashboard window opened to show the outcome"

@@ -28,7 +28,7 @@ pub fn status(args: crate::StatusArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render_status(&body));
+    print!("{}", render_status(&body, &manager.dashboard_url()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -109,12 +109,13 @@ pub fn logs(args: crate::LogsArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// A table of the targets, then each target's last error.
-fn render_status(body: &Value) -> String {
+/// The host line, the dashboard's address, a table of the targets, then each target's last
+/// error.
+fn render_status(body: &Value, dashboard_url: &str) -> String {
     let mut out = String::new();
     let uptime = body["uptime_secs"].as_u64().unwrap_or(0);
     out.push_str(&format!(
-        "host {} (pid {}), manager on 127.0.0.1:{}, up {}\n\n",
+        "host {} (pid {}), manager on 127.0.0.1:{}, up {}\nDashboard: {dashboard_url}\n\n",
         body["version"].as_str().unwrap_or("?"),
         body["pid"],
         body["manager_port"],
@@ -210,6 +211,17 @@ impl NotRunning {
 }
 
 impl Manager {
+    /// The web UI's one-click address: `?token=` opens it (the manager swaps the token for a
+    /// cookie and takes it out of the address bar). Whoever can run `status` as this user can
+    /// read the token file anyway.
+    fn dashboard_url(&self) -> String {
+        format!(
+            "http://127.0.0.1:{}/?token={}",
+            self.port,
+            self.token.as_str()
+        )
+    }
+
     /// The port from a live `manager.lock`, else from config.toml.
     fn find() -> anyhow::Result<Result<Manager, NotRunning>> {
         let state = StateDir::from_env()?;
@@ -283,9 +295,12 @@ mod tests {
                  "last_error": "exited with status 1"}
             ]
         });
-        let table = render_status(&body);
-        assert!(table.starts_with("host 0.1.0 (pid 7), manager on 127.0.0.1:3199, up 1m5s"));
+        let table = render_status(&body, "http://127.0.0.1:3199/?token=ab12");
+        assert!(table.starts_with("host 0.1.0 (pid 7), manager on 127.0.0.1:3199, up 1m5s\n"));
         let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines[1], "Dashboard: http://127.0.0.1:3199/?token=ab12");
+        assert_eq!(lines[2], "");
+        let lines = &lines[1..];
         assert_eq!(
             lines[2],
             "TARGET      STATE       PORT  PID  SESSIONS  RESTARTS  TRANSPORT"

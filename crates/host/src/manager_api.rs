@@ -322,6 +322,7 @@ async fn ui_index(
     ];
     match crate::ui::page_access(query_token, &headers, &host.token) {
         crate::ui::PageAccess::SetCookieAndRedirect => {
+            tracing::info!("web UI: token link accepted, swapped for the cookie");
             let cookie = HeaderValue::from_str(&crate::ui::token_cookie(&host.token))
                 .expect("a hex token is a valid header value");
             let location = if uri.path() == "/index.html" {
@@ -340,11 +341,18 @@ async fn ui_index(
                 .into_response()
         }
         crate::ui::PageAccess::Page => {
+            tracing::info!("web UI: page served");
             let page = crate::ui::with_token(crate::ui::INDEX_HTML, host.token.as_str());
             (private, Html(page)).into_response()
         }
         access @ (crate::ui::PageAccess::WrongToken | crate::ui::PageAccess::NoToken) => {
-            let page = crate::ui::locked_page(access == crate::ui::PageAccess::WrongToken);
+            let wrong_link = access == crate::ui::PageAccess::WrongToken;
+            tracing::info!(
+                wrong_link,
+                "web UI: page refused without the token (the tray's \"Open dashboard\" or the \
+                 Dashboard address of `mcp-session-manager status` opens it)"
+            );
+            let page = crate::ui::locked_page(wrong_link);
             (StatusCode::UNAUTHORIZED, private, Html(page)).into_response()
         }
     }
