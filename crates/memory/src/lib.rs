@@ -8,6 +8,11 @@
 //!
 //! The store knows nothing of HTTP or JSON-RPC: its types are plain Rust, and the MCP layer
 //! converts them at the edge.
+//!
+//! One deliberate difference from the reference: it stores a name, an observation or a relation
+//! repeated *within one request* twice (two entities of one name, or a doubled observation);
+//! here every name, every observation of an entity and every relation exists once, so the
+//! repeat is skipped like one that existed before the request. Across requests the two agree.
 
 mod error;
 mod import;

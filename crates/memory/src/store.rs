@@ -24,6 +24,9 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Queries of at least this many characters use the trigram index; shorter ones scan.
 const TRIGRAM: usize = 3;
 
+/// Read connections kept open for reuse.
+const MAX_IDLE_READERS: usize = 4;
+
 /// Above this many names, the relations touching them are found by one scan, not by lookups.
 const RELATION_LOOKUP_LIMIT: usize = 256;
 
@@ -55,7 +58,10 @@ pub(crate) fn search_doc(name: &str, entity_type: &str, observations: &[String])
 /// One open memory DB. Cheap to share (`Arc`); every method is one transaction.
 pub struct MemoryStore {
     path: PathBuf,
+    /// The one writer connection (writes are serialised here, then by SQLite's lock).
     conn: Mutex<Connection>,
+    /// Idle read connections: in WAL mode reads run beside the writer and each other.
+    readers: Mutex<Vec<Connection>>,
     trigrams: TrigramStats,
 }
 
@@ -109,6 +115,7 @@ impl MemoryStore {
         Ok(MemoryStore {
             path: path.to_owned(),
             conn: Mutex::new(conn),
+            readers: Mutex::new(Vec::new()),
             trigrams,
         })
     }
@@ -134,15 +141,27 @@ impl MemoryStore {
         Ok(value)
     }
 
+    /// One read transaction on a pooled read connection.
     fn read<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let value = f(&tx)?;
-        tx.commit()?;
-        Ok(value)
+        let pooled = self.readers.lock().pop();
+        let mut conn = match pooled {
+            Some(conn) => conn,
+            None => open_reader(&self.path)?,
+        };
+        let result = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+            let value = f(&tx)?;
+            tx.commit()?;
+            Ok(value)
+        })();
+        let mut pool = self.readers.lock();
+        if pool.len() < MAX_IDLE_READERS {
+            pool.push(conn);
+        }
+        result
     }
 
     /// Creates the entities whose names do not exist yet and returns those (as stored: an
@@ -441,6 +460,16 @@ impl MemoryStore {
     ) -> Result<T, StoreError> {
         self.write(f)
     }
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "query_only", true)?;
+    Ok(conn)
 }
 
 fn set_connection_pragmas(conn: &Connection) -> Result<(), StoreError> {

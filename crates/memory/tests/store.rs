@@ -562,3 +562,45 @@ fn search_stays_exact_when_another_connection_wrote_the_data() {
         );
     }
 }
+
+#[test]
+fn searches_run_beside_writers_on_one_shared_store() {
+    let (_dir, store) = open_temp();
+    let store = Arc::new(store);
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    store
+                        .create_entities(&[entity(
+                            &format!("w{t}-{i}"),
+                            "shared kind",
+                            &["payload"],
+                        )])
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut last = 0;
+                for _ in 0..100 {
+                    let seen = store.search_nodes("SHARED KIND").unwrap().entities.len();
+                    assert!(seen >= last, "a reader never sees fewer committed entities");
+                    last = seen;
+                }
+            })
+        })
+        .collect();
+    for t in writers.into_iter().chain(readers) {
+        t.join().expect("no thread failed");
+    }
+    assert_eq!(
+        store.search_nodes("shared kind").unwrap().entities.len(),
+        400
+    );
+}
