@@ -352,3 +352,15 @@ async fn an_http_child_is_ready_once_mcp_answers() {
             .is_err()
     );
 }
+
+#[test]
+fn internal_port_is_kept_while_free_and_replaced_when_taken() {
+    let first = super::pick_internal_port(0).unwrap();
+    assert_ne!(first, 0);
+    assert_eq!(super::pick_internal_port(first).unwrap(), first);
+    let holder = std::net::TcpListener::bind(("127.0.0.1", first)).unwrap();
+    let second = super::pick_internal_port(first).unwrap();
+    assert_ne!(second, first);
+    assert_ne!(second, 0);
+    drop(holder);
+}
