@@ -12,9 +12,11 @@ import signal
 
 from mcp import Client
 from mcp.client.sse import sse_client
+from mcp.client.streamable_http import streamable_http_client
+from mcp.shared._httpx_utils import create_mcp_http_client
 
 from _external_util import EVERYTHING, SERVERS, http_everything, target, wait_state
-from _host_util import mcp_client, raw_request
+from _host_util import raw_request
 from _proxy_util import proxy_params, tool_text
 from conftest import FASTMCP_PYTHON, start_host
 
@@ -35,8 +37,25 @@ def guarded_fastmcp(name: str = "fast") -> str:
     )
 
 
-async def use_everything(client: Client, host=None) -> None:
-    async with client:
+def everything_direct(host):
+    def make(on_log) -> Client:
+        http = create_mcp_http_client(headers=host.headers())
+        return Client(streamable_http_client(host.url("every"), http_client=http), mode="legacy", logging_callback=on_log)
+
+    return make
+
+
+def everything_proxied(host):
+    return lambda on_log: Client(proxy_params(host.home, "every"), mode="legacy", logging_callback=on_log)
+
+
+async def use_everything(make_client, host=None) -> None:
+    got_log = asyncio.Event()
+
+    async def on_log(params):
+        got_log.set()
+
+    async with make_client(on_log) as client:
         names = {t.name for t in (await client.list_tools()).tools}
         assert {"echo", "trigger-long-running-operation"} <= names
         if host is not None:
@@ -54,6 +73,9 @@ async def use_everything(client: Client, host=None) -> None:
         )
         assert "completed" in tool_text(done)
         assert progress == [1, 2, 3]
+        # A notification the server sends on its own, on the long-lived GET stream.
+        await client.call_tool("toggle-simulated-logging", {})
+        await asyncio.wait_for(got_log.wait(), 10)
 
 
 async def use_fastmcp(client: Client, logs: list) -> None:
@@ -114,7 +136,7 @@ def test_children_with_port_placeholder_are_served_behind_the_guard(home):
             assert status == 403, (name, status, body)
 
         asyncio.run(
-            asyncio.wait_for(use_everything(mcp_client(host.url("every"), host.headers(), "legacy"), host), 60)
+            asyncio.wait_for(use_everything(everything_direct(host), host), 60)
         )
         logs: list = []
         asyncio.run(asyncio.wait_for(use_fastmcp(fastmcp_client(host, logs, direct=True), logs), 60))
@@ -122,7 +144,7 @@ def test_children_with_port_placeholder_are_served_behind_the_guard(home):
         # A killed child is restarted (on an internal port again); the front keeps working.
         os.kill(every["pid"], signal.SIGKILL)
         wait_state(host, "every", "running", extra=lambda t: t["pid"] not in (None, every["pid"]))
-        asyncio.run(asyncio.wait_for(use_everything(mcp_client(host.url("every"), host.headers(), "legacy")), 60))
+        asyncio.run(asyncio.wait_for(use_everything(everything_direct(host)), 60))
     finally:
         assert host.stop() == 0
 
@@ -132,7 +154,7 @@ def test_guarded_children_through_the_session_proxy(home):
     try:
         wait_state(host, "every", "running")
         wait_state(host, "fast", "running")
-        asyncio.run(asyncio.wait_for(use_everything(Client(proxy_params(home, "every"), mode="legacy")), 60))
+        asyncio.run(asyncio.wait_for(use_everything(everything_proxied(host)), 60))
         logs: list = []
         asyncio.run(asyncio.wait_for(use_fastmcp(fastmcp_client(host, logs, direct=False), logs), 60))
     finally:
