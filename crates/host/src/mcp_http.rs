@@ -8,7 +8,8 @@
 //! `MCP-Protocol-Version` is checked, notifications get 202. What we add in thin layers:
 //! loopback/token checks (`security`), session bookkeeping and idle expiry (`sessions`), and
 //! `405` for a `GET` that could not be a session's standalone stream (no `Mcp-Session-Id`),
-//! where rmcp answers `400` "session id required".
+//! where rmcp answers `400` "session id required", and `200` for a `DELETE` that ended a
+//! session, where rmcp answers `202`, which the official SDKs log as a failed termination.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -72,7 +73,7 @@ where
     );
     let mcp = Router::new()
         .route_service("/mcp", service)
-        .layer(middleware::from_fn(get_needs_session));
+        .layer(middleware::from_fn(session_http_fixes));
     McpRouter {
         router: guarded_target_router(target, mcp, guard, registry),
         session_manager,
@@ -98,9 +99,10 @@ pub fn guarded_target_router(
         .layer(middleware::from_fn_with_state(guard, security::check))
 }
 
-/// A `GET /mcp` without `Mcp-Session-Id` cannot open a session's stream: the spec's answer is
-/// 405 (the server offers no stream there), which clients treat as "no GET stream".
-async fn get_needs_session(request: Request, next: Next) -> Response {
+/// Where rmcp's HTTP answers differ from what clients expect: a `GET /mcp` without
+/// `Mcp-Session-Id` cannot open a session's stream, and the spec's answer is 405 (no stream
+/// there), which clients treat as "no GET stream"; a `DELETE` that ended a session is a 200.
+async fn session_http_fixes(request: Request, next: Next) -> Response {
     if request.method() == Method::GET
         && !request
             .headers()
@@ -114,7 +116,12 @@ async fn get_needs_session(request: Request, next: Next) -> Response {
         )
             .into_response();
     }
-    next.run(request).await
+    let is_delete = request.method() == Method::DELETE;
+    let mut response = next.run(request).await;
+    if is_delete && response.status() == StatusCode::ACCEPTED {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
 }
 
 /// Why a port could not be opened.
