@@ -195,11 +195,7 @@ pub(crate) async fn launch(
 }
 
 fn launch_memory(ctx: &LaunchContext, target: &TargetConfig) -> Result<Running, LaunchError> {
-    let port = target.port.ok_or(LaunchError::NoPort)?;
-    let lock = LockFile::acquire(
-        &ctx.state_dir.lock_path(&target.name),
-        LockInfo::for_this_process(port, target.transport.as_str()),
-    )?;
+    let (port, lock) = claim_target_lock(ctx, target)?;
     let listener = mcp_http::bind_loopback(port)?;
     let stop = CancellationToken::new();
     let built = mcp_http::mcp_router(
@@ -218,17 +214,26 @@ fn launch_memory(ctx: &LaunchContext, target: &TargetConfig) -> Result<Running, 
     })
 }
 
+/// The target's port and its `NAME.lock`, which this host holds for as long as it serves it.
+fn claim_target_lock(
+    ctx: &LaunchContext,
+    target: &TargetConfig,
+) -> Result<(u16, LockFile), LaunchError> {
+    let port = target.port.ok_or(LaunchError::NoPort)?;
+    let lock = LockFile::acquire(
+        &ctx.state_dir.lock_path(&target.name),
+        LockInfo::for_this_process(port, target.transport.as_str()),
+    )?;
+    Ok((port, lock))
+}
+
 /// Serves a stdio server over streamable HTTP on the target's port through the stdio bridge,
 /// behind the same guard and session tracking as every target; waits for the shared child.
 async fn launch_stdio_bridge(
     ctx: &LaunchContext,
     target: &TargetConfig,
 ) -> Result<Running, LaunchError> {
-    let port = target.port.ok_or(LaunchError::NoPort)?;
-    let lock = LockFile::acquire(
-        &ctx.state_dir.lock_path(&target.name),
-        LockInfo::for_this_process(port, target.transport.as_str()),
-    )?;
+    let (port, lock) = claim_target_lock(ctx, target)?;
     let listener = mcp_http::bind_loopback(port)?;
     let spec = BridgeSpec::from_target(target, ctx.state_dir.log_path(&target.name))
         .ok_or(LaunchError::NoPort)?;
@@ -303,11 +308,7 @@ async fn launch_http_child(
     ctx: &LaunchContext,
     target: &TargetConfig,
 ) -> Result<Running, LaunchError> {
-    let port = target.port.ok_or(LaunchError::NoPort)?;
-    let lock = LockFile::acquire(
-        &ctx.state_dir.lock_path(&target.name),
-        LockInfo::for_this_process(port, target.transport.as_str()),
-    )?;
+    let (port, lock) = claim_target_lock(ctx, target)?;
     let guarded = target.kind.uses_port_placeholder();
     let mut front_listener = Some(mcp_http::bind_loopback(port)?);
     let mut spec = ChildSpec::from_target(target, ctx.state_dir.log_path(&target.name))
