@@ -672,7 +672,7 @@ fn options_from_the_api_body_become_requests() {
     let config = msm_core::Config::default();
     let sandbox = Sandbox::new();
     let options: GenerateOptions = serde_json::from_value(
-        json!({"client": "claude-code-project", "dry_run": true, "cwd": "/work/p"}),
+        json!({"client": "claude-code-project", "dry_run": true, "cwd": "/home/dev/p"}),
     )
     .unwrap();
     let request = options
@@ -684,7 +684,7 @@ fn options_from_the_api_body_become_requests() {
     assert!(request.dry_run);
     assert_eq!(
         request.dirs.config_file(request.client),
-        Path::new("/work/p/.mcp.json")
+        Path::new("/home/dev/p/.mcp.json")
     );
     assert_eq!(
         request.action,
