@@ -319,6 +319,13 @@ async fn ui_index(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         ),
+        // The page loads only its own files and talks only to this manager; no framing.
+        (
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+            ),
+        ),
     ];
     match crate::ui::page_access(query_token, &headers, &host.token) {
         crate::ui::PageAccess::SetCookieAndRedirect => {

@@ -500,6 +500,12 @@ async fn web_ui_page_is_only_for_the_token_holder_then_its_cookie() {
     let page = get("/").header("cookie", &cookie).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert_eq!(page.headers()["cache-control"], "no-store");
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     assert!(page.text().await.unwrap().contains(&meta));
 
     for (name, value) in [("origin", "http://evil.example"), ("host", "evil.example")] {
