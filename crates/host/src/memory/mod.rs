@@ -255,20 +255,26 @@ impl MemoryService {
         }
     }
 
-    /// Runs `op` on the store of the request's project, off the async runtime.
-    async fn with_store<T: Send + 'static>(
+    /// Runs `op` on the session's store (off the async threads) and turns its answer into the
+    /// tool's result; a store error is a tool error (`isError`), as the reference reports it.
+    async fn run_tool<T: Send + 'static>(
         &self,
         extensions: &Extensions,
         op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<Result<T, StoreError>, ErrorData> {
+        answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
+    ) -> Result<CallToolResult, ErrorData> {
         let registry = self.registry.clone();
         let project = project_path(extensions);
-        tokio::task::spawn_blocking(move || {
+        let outcome = tokio::task::spawn_blocking(move || {
             let store = registry.store_for_project(project.as_deref())?;
             op(&store)
         })
         .await
-        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))
+        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?;
+        match outcome {
+            Ok(value) => answer(value),
+            Err(e) => Ok(tool_error(e.to_string())),
+        }
     }
 
     #[tool(
@@ -285,16 +291,15 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let entities: Vec<Entity> = args.entities.into_iter().map(Into::into).collect();
-        match self
-            .with_store(&extensions, move |s| s.create_entities(&entities))
-            .await?
-        {
-            Ok(created) => {
+        self.run_tool(
+            &extensions,
+            move |s| s.create_entities(&entities),
+            |created| {
                 let wire: Vec<WireEntity> = created.into_iter().map(Into::into).collect();
                 json_result(&wire, json!({"entities": to_value(&wire)?}))
-            }
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -311,16 +316,15 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let relations: Vec<Relation> = args.relations.into_iter().map(Into::into).collect();
-        match self
-            .with_store(&extensions, move |s| s.create_relations(&relations))
-            .await?
-        {
-            Ok(created) => {
+        self.run_tool(
+            &extensions,
+            move |s| s.create_relations(&relations),
+            |created| {
                 let wire: Vec<WireRelation> = created.into_iter().map(Into::into).collect();
                 json_result(&wire, json!({"relations": to_value(&wire)?}))
-            }
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -344,16 +348,15 @@ impl MemoryService {
                 contents: a.contents,
             })
             .collect();
-        match self
-            .with_store(&extensions, move |s| s.add_observations(&additions))
-            .await?
-        {
-            Ok(added) => {
+        self.run_tool(
+            &extensions,
+            move |s| s.add_observations(&additions),
+            |added| {
                 let wire: Vec<WireAdded> = added.into_iter().map(Into::into).collect();
                 json_result(&wire, json!({"results": to_value(&wire)?}))
-            }
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+            },
+        )
+        .await
     }
 
     #[tool(
@@ -370,13 +373,12 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let names = args.entity_names;
-        match self
-            .with_store(&extensions, move |s| s.delete_entities(&names))
-            .await?
-        {
-            Ok(()) => Ok(message_result("Entities deleted successfully")),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        self.run_tool(
+            &extensions,
+            move |s| s.delete_entities(&names),
+            |()| Ok(message_result("Entities deleted successfully")),
+        )
+        .await
     }
 
     #[tool(
@@ -400,13 +402,12 @@ impl MemoryService {
                 observations: d.observations,
             })
             .collect();
-        match self
-            .with_store(&extensions, move |s| s.delete_observations(&deletions))
-            .await?
-        {
-            Ok(()) => Ok(message_result("Observations deleted successfully")),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        self.run_tool(
+            &extensions,
+            move |s| s.delete_observations(&deletions),
+            |()| Ok(message_result("Observations deleted successfully")),
+        )
+        .await
     }
 
     #[tool(
@@ -423,13 +424,12 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let relations: Vec<Relation> = args.relations.into_iter().map(Into::into).collect();
-        match self
-            .with_store(&extensions, move |s| s.delete_relations(&relations))
-            .await?
-        {
-            Ok(()) => Ok(message_result("Relations deleted successfully")),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        self.run_tool(
+            &extensions,
+            move |s| s.delete_relations(&relations),
+            |()| Ok(message_result("Relations deleted successfully")),
+        )
+        .await
     }
 
     #[tool(
@@ -445,10 +445,8 @@ impl MemoryService {
         Parameters(_args): Parameters<NoArgs>,
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
-        match self.with_store(&extensions, |s| s.read_graph()).await? {
-            Ok(graph) => graph_result(graph),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        self.run_tool(&extensions, |s| s.read_graph(), graph_result)
+            .await
     }
 
     #[tool(
@@ -465,13 +463,8 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let query = args.query;
-        match self
-            .with_store(&extensions, move |s| s.search_nodes(&query))
-            .await?
-        {
-            Ok(graph) => graph_result(graph),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        self.run_tool(&extensions, move |s| s.search_nodes(&query), graph_result)
+            .await
     }
 
     #[tool(
@@ -488,13 +481,8 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let names = args.names;
-        match self
-            .with_store(&extensions, move |s| s.open_nodes(&names))
-            .await?
-        {
-            Ok(graph) => graph_result(graph),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        self.run_tool(&extensions, move |s| s.open_nodes(&names), graph_result)
+            .await
     }
 }
 
