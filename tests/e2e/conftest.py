@@ -37,6 +37,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def built_binary(name: str) -> Path:
+    """One of our binaries for the benches: the release build when there is one, else debug."""
+    for profile in ("release", "debug"):
+        candidate = REPO / "target" / profile / name
+        if candidate.exists():
+            return candidate
+    sys.exit(f"build {name} first (cargo build --release -p mcp-session-manager -p msm-proxy)")
+
+
 def wait_until(predicate, timeout: float = 20.0, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

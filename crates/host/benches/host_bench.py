@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,24 +32,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 PEERS = REPO / "tests" / "peers"
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from conftest import built_binary as binary, free_port  # noqa: E402
 NODE_MODULES = PEERS / "node_modules"
 SERVER_MEMORY = NODE_MODULES / "@modelcontextprotocol" / "server-memory" / "dist" / "index.js"
 EVERYTHING = NODE_MODULES / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 INIT = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
 
-
-def binary(name: str) -> Path:
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / name
-        if candidate.exists():
-            return candidate
-    sys.exit(f"build {name} first")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rss_kib(pid: int) -> int:

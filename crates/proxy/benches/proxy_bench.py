@@ -31,24 +31,13 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[3]
 PEERS = REPO / "tests" / "peers"
+sys.path.insert(0, str(REPO / "tests" / "e2e"))
+from conftest import built_binary as binary, free_port  # noqa: E402
 EVERYTHING = PEERS / "node_modules" / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 SUPERGATEWAY = PEERS / "node_modules" / ".bin" / "supergateway"
 MCP_PROXY = PEERS / ".venv-mcp-proxy" / "bin" / "mcp-proxy"
 INIT_PARAMS = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}
 
-
-def binary(name: str) -> Path:
-    for profile in ("release", "debug"):
-        candidate = REPO / "target" / profile / name
-        if candidate.exists():
-            return candidate
-    sys.exit(f"build {name} first")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_for(url: str, timeout: float = 30) -> None:
