@@ -21,7 +21,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PEERS = REPO / "tests" / "peers"
-BIN_DIR = Path(os.environ.get("MSM_BIN_DIR", REPO / "target" / "debug"))
+# Absolute: tests launch our binaries from other working directories (a project dir, a temp HOME).
+BIN_DIR = (REPO / os.environ.get("MSM_BIN_DIR", "target/debug")).resolve()
 MANAGER_BIN = BIN_DIR / "mcp-session-manager"
 PROXY_BIN = BIN_DIR / "mcp-session-proxy"
 NODE_BIN = PEERS / "node_modules" / ".bin"
