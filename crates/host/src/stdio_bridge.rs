@@ -16,6 +16,16 @@
 //! one from the cached handshake, sessions carry on, and requests that were in flight get a
 //! JSON-RPC error saying the server restarted.
 //!
+//! Stateless clients (revision 2026-07-28: no `initialize`, the client context in each request's
+//! `_meta`, `server/discover`) are served too, request by request ([`stateless`]): by the shared
+//! child (initialized with the first client's context if no session came first), each request
+//! under an ephemeral routing key, its progress on its own SSE response, and the child's
+//! questions (sampling, elicitation, roots) turned into `input_required` answers that the client
+//! retries with its input. In per-session mode, where a child belongs to a session, stateless
+//! requests go to one extra child kept for all stateless clients, stopped after
+//! [`STATELESS_CHILD_IDLE`] without requests (a child per request would start a process for
+//! every call).
+//!
 //! HTTP (streamable HTTP, session revisions 2024-11-05 to 2025-11-25): `POST` answers a request
 //! as plain JSON when its answer comes first (within a second) or the client accepts only JSON,
 //! else as an SSE stream (related messages such as progress or sampling requests, then the
@@ -24,6 +34,7 @@
 //! unsupported `MCP-Protocol-Version` is 400. The host mounts [`router`] behind its security
 //! and session-tracking layers (`mcp_http::guarded_target_router`).
 
+mod stateless;
 mod upstream;
 
 use std::collections::HashMap;
@@ -48,7 +59,11 @@ use msm_core::{ShareMode, TargetConfig, headers};
 
 use crate::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
+pub use stateless::STATELESS_PROTOCOL_VERSION;
 use upstream::{INTERNAL_ERROR, INVALID_REQUEST, Outgoing, SessionId, Upstream, error_response};
+
+/// Per-session mode: how long the child kept for stateless clients lives without a request.
+pub const STATELESS_CHILD_IDLE: Duration = Duration::from_secs(300);
 
 /// The protocol revisions a session may name in `MCP-Protocol-Version`.
 pub const SUPPORTED_PROTOCOL_VERSIONS: &[&str] = &[
@@ -94,6 +109,11 @@ pub struct StdioBridge {
     /// Shared mode: the one child.
     shared: Option<Arc<Upstream>>,
     sessions: Mutex<HashMap<SessionId, Arc<Upstream>>>,
+    /// Per-session mode: the child of the stateless clients, spawned by the first of them, and
+    /// when it last got a request.
+    stateless_child: Mutex<Option<(Arc<Upstream>, std::time::Instant)>>,
+    /// How long that child may idle before it is stopped, in milliseconds.
+    stateless_idle_ms: std::sync::atomic::AtomicU64,
     /// Set by `stop`: no new sessions.
     stopped: AtomicBool,
 }
@@ -114,6 +134,10 @@ impl StdioBridge {
             spec,
             shared,
             sessions: Mutex::new(HashMap::new()),
+            stateless_child: Mutex::new(None),
+            stateless_idle_ms: std::sync::atomic::AtomicU64::new(
+                STATELESS_CHILD_IDLE.as_millis() as u64
+            ),
             stopped: AtomicBool::new(false),
         })
     }
@@ -140,10 +164,11 @@ impl StdioBridge {
         if let Some(upstream) = &self.shared {
             return upstream.child.snapshot();
         }
-        let children: Vec<ChildStatus> = {
-            let sessions = self.sessions.lock();
-            sessions.values().map(|u| u.child.snapshot()).collect()
-        };
+        let children: Vec<ChildStatus> = self
+            .per_session_children()
+            .iter()
+            .map(|u| u.child.snapshot())
+            .collect();
         ChildStatus {
             name: self.spec.name.clone(),
             state: if self.stopped.load(Ordering::Relaxed) {
@@ -166,18 +191,87 @@ impl StdioBridge {
         match &self.shared {
             Some(upstream) => upstream.child.snapshot().pid.into_iter().collect(),
             None => self
-                .sessions
-                .lock()
-                .values()
+                .per_session_children()
+                .iter()
                 .filter_map(|u| u.child.snapshot().pid)
                 .collect(),
         }
+    }
+
+    /// Per-session mode: every session's child, and the stateless clients' child if running.
+    fn per_session_children(&self) -> Vec<Arc<Upstream>> {
+        let mut children: Vec<Arc<Upstream>> = self.sessions.lock().values().cloned().collect();
+        if let Some((child, _)) = &*self.stateless_child.lock() {
+            children.push(child.clone());
+        }
+        children
+    }
+
+    /// The child that serves a stateless request: the shared one, or in per-session mode the
+    /// one kept for stateless clients (spawned now if needed, stopped once idle).
+    fn stateless_upstream(self: &Arc<Self>) -> Result<Arc<Upstream>, String> {
+        if self.stopped.load(Ordering::Relaxed) {
+            return Err(format!("the server `{}` is stopped", self.spec.name));
+        }
+        if let Some(upstream) = &self.shared {
+            return Ok(upstream.clone());
+        }
+        let mut slot = self.stateless_child.lock();
+        if let Some((child, last_used)) = slot.as_mut() {
+            *last_used = std::time::Instant::now();
+            return Ok(child.clone());
+        }
+        let child = spawn_upstream(&self.spec, None);
+        *slot = Some((child.clone(), std::time::Instant::now()));
+        drop(slot);
+        tracing::info!(target_name = %self.spec.name, "started the child of stateless clients");
+        let bridge = Arc::downgrade(self);
+        tokio::spawn(async move {
+            loop {
+                let idle = match bridge.upgrade() {
+                    Some(bridge) => {
+                        Duration::from_millis(bridge.stateless_idle_ms.load(Ordering::Relaxed))
+                    }
+                    None => return,
+                };
+                let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
+                tokio::time::sleep(tick).await;
+                let Some(bridge) = bridge.upgrade() else {
+                    return;
+                };
+                let idle_child = {
+                    let mut slot = bridge.stateless_child.lock();
+                    let expired = slot.as_ref().is_some_and(|(child, last_used)| {
+                        last_used.elapsed() >= idle && child.pending_requests() == 0
+                    });
+                    match slot.as_ref() {
+                        None => return,
+                        Some(_) if expired => slot.take().map(|(child, _)| child),
+                        Some(_) => None,
+                    }
+                };
+                if let Some(child) = idle_child {
+                    tracing::info!(target_name = %bridge.spec.name, "stopping the idle child of stateless clients");
+                    child.stop().await;
+                    return;
+                }
+            }
+        });
+        Ok(child)
     }
 
     /// Requests in flight to the shared child.
     #[cfg(test)]
     fn pending_requests(&self) -> usize {
         self.shared.as_ref().map_or(0, |u| u.pending_requests())
+    }
+
+    /// Per-session mode: the pid of the stateless clients' child, if it runs.
+    #[cfg(test)]
+    fn stateless_child_pid(&self) -> Option<u32> {
+        let slot = self.stateless_child.lock();
+        slot.as_ref()
+            .and_then(|(child, _)| child.child.snapshot().pid)
     }
 
     /// Live sessions.
@@ -190,8 +284,7 @@ impl StdioBridge {
         match &self.shared {
             Some(upstream) => upstream.child.restart().await,
             None => {
-                let children: Vec<Arc<Upstream>> = self.sessions.lock().values().cloned().collect();
-                for child in children {
+                for child in self.per_session_children() {
                     child.child.restart().await;
                 }
             }
@@ -212,6 +305,10 @@ impl StdioBridge {
         };
         if let Some(upstream) = &self.shared {
             upstream.stop().await;
+        }
+        let stateless = self.stateless_child.lock().take().map(|(child, _)| child);
+        if let Some(child) = stateless {
+            child.stop().await;
         }
         futures::future::join_all(per_session.iter().map(|u| u.stop())).await;
     }
@@ -401,6 +498,12 @@ async fn handle_post(
         }
         single => (vec![single], false),
     };
+    if session_header(&headers).is_none()
+        && let Some(response) =
+            stateless::handle_post(&bridge, &headers, &messages, batch, json_ok, sse_ok).await
+    {
+        return response;
+    }
     if let Err(response) = check_protocol_version(&headers) {
         return *response;
     }
@@ -410,8 +513,8 @@ async fn handle_post(
             && messages[0].get("method").and_then(Value::as_str) == Some("initialize")
             && messages[0].get("id").is_some();
         if !is_initialize {
-            // E.g. a `server/discover` probe of the stateless revision: the error carries the
-            // request's id, so that the client falls back to `initialize`.
+            // A request of a session revision without its session: the error carries the
+            // request's id.
             let id = if batch {
                 Value::Null
             } else {
@@ -423,7 +526,7 @@ async fn handle_post(
                 error_response(
                     &id,
                     INVALID_REQUEST,
-                    "Bad Request: Mcp-Session-Id header is required (this server speaks the session revisions: initialize first)",
+                    "Bad Request: Mcp-Session-Id header is required (initialize first, or send the 2026-07-28 client context in _meta)",
                 )
                 .to_string(),
             )

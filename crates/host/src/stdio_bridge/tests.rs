@@ -706,3 +706,503 @@ async fn a_client_that_goes_away_cancels_its_request() {
     assert!(echo_text(&answer).ends_with('x'));
     served.bridge.stop().await;
 }
+
+// The stateless revision (2026-07-28).
+
+fn stateless_meta(capabilities: Value) -> Value {
+    json!({
+        "io.modelcontextprotocol/protocolVersion": STATELESS_PROTOCOL_VERSION,
+        "io.modelcontextprotocol/clientInfo": {"name": "stateless-test", "version": "1"},
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+    })
+}
+
+/// A 2026-07-28 client: no session, its context in every request's `_meta`.
+struct Stateless {
+    http: reqwest::Client,
+    url: String,
+    capabilities: Value,
+}
+
+impl Stateless {
+    fn new(url: &str, capabilities: Value) -> Stateless {
+        Stateless {
+            http: reqwest::Client::new(),
+            url: url.to_owned(),
+            capabilities,
+        }
+    }
+
+    /// The request with `_meta` merged into `params`, sent with the standard headers.
+    async fn post(&self, id: Value, method: &str, mut params: Value) -> reqwest::Response {
+        let mut meta = stateless_meta(self.capabilities.clone());
+        if let Some(extra) = params.get("_meta").and_then(Value::as_object) {
+            meta.as_object_mut().unwrap().extend(extra.clone());
+        }
+        params["_meta"] = meta;
+        let mut request = self
+            .http
+            .post(&self.url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json")
+            .header(headers::PROTOCOL_VERSION, STATELESS_PROTOCOL_VERSION)
+            .header("mcp-method", method);
+        let name = params
+            .get("name")
+            .or_else(|| params.get("uri"))
+            .and_then(Value::as_str);
+        if let Some(name) = name {
+            request = request.header("mcp-name", name);
+        }
+        request
+            .body(
+                json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string(),
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Sends a request; answers (related messages, the answer).
+    async fn request(&self, id: Value, method: &str, params: Value) -> (Vec<Value>, Value) {
+        let response = self.post(id.clone(), method, params).await;
+        assert_eq!(response.status(), 200);
+        assert!(response.headers().get(headers::SESSION_ID).is_none());
+        let content_type = response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        if content_type.starts_with("application/json") {
+            return (Vec::new(), response.json().await.unwrap());
+        }
+        let mut events = SseReader::new(response);
+        let mut related = Vec::new();
+        while let Some(event) = events.next().await {
+            if event.get("id") == Some(&id) && event.get("method").is_none() {
+                assert!(
+                    events.next().await.is_none(),
+                    "the stream ends with the answer"
+                );
+                return (related, event);
+            }
+            related.push(event);
+        }
+        panic!("the stream ended without an answer to {id}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_clients_share_the_child_with_sessions() {
+    let served = serve(ShareMode::Shared).await;
+    let client = Stateless::new(&served.url, json!({}));
+    // A stateless client comes first: the child is initialized with its context.
+    let (_, discovered) = client.request(json!(1), "server/discover", json!({})).await;
+    let result = &discovered["result"];
+    assert_eq!(discovered["id"], 1);
+    assert_eq!(result["resultType"], "complete", "{discovered}");
+    assert_eq!(result["cacheScope"], "private");
+    assert_eq!(result["ttlMs"], 0);
+    let versions = result["supportedVersions"].as_array().unwrap();
+    assert!(versions.contains(&json!("2026-07-28")) && versions.contains(&json!("2025-06-18")));
+    assert!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"].is_string(),
+        "{discovered}"
+    );
+    assert!(result["capabilities"]["tools"].is_object(), "{discovered}");
+    assert!(result["capabilities"]["tools"].get("listChanged").is_none());
+    assert!(
+        result["capabilities"]["resources"]
+            .get("subscribe")
+            .is_none()
+    );
+
+    let (_, tools) = client.request(json!(2), "tools/list", json!({})).await;
+    assert_eq!(tools["result"]["resultType"], "complete", "{tools}");
+    assert_eq!(tools["result"]["cacheScope"], "private");
+    assert_eq!(tools["result"]["ttlMs"], 0);
+    let names: Vec<&str> = tools["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert!(names.contains(&"echo"), "{names:?}");
+
+    // A session and stateless requests at once, all with the same request id.
+    let session = Session::open(&served.url, json!({})).await;
+    let echo = |text: &str| json!({"name": "echo", "arguments": {"message": text}});
+    let (stateless_answers, (_, session_answer)) = tokio::join!(
+        futures::future::join_all((0..5).map(|n| client.request(
+            json!(7),
+            "tools/call",
+            echo(&format!("stateless-{n}"))
+        ))),
+        session.request(json!(7), "tools/call", echo("session")),
+    );
+    for (n, (_, answer)) in stateless_answers.iter().enumerate() {
+        assert_eq!(answer["id"], 7);
+        assert_eq!(echo_text(answer), format!("Echo: stateless-{n}"));
+        assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+    }
+    assert_eq!(echo_text(&session_answer), "Echo: session");
+    assert!(session_answer["result"].get("resultType").is_none());
+    assert_eq!(served.bridge.child_pids().len(), 1);
+    assert_eq!(
+        served.bridge.session_count(),
+        1,
+        "stateless requests open no session"
+    );
+    assert_eq!(served.bridge.pending_requests(), 0);
+    served.bridge.stop().await;
+}
+
+/// (what, headers, body, expected status, expected JSON-RPC error code)
+type WireCase = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Value,
+    u16,
+    Option<i64>,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_wire_details() {
+    let served = serve(ShareMode::Shared).await;
+    let http = reqwest::Client::new();
+    let meta = stateless_meta(json!({}));
+    let send = |headers: Vec<(&'static str, &'static str)>, body: Value| {
+        let mut request = http
+            .post(&served.url)
+            .header("accept", ACCEPT_BOTH)
+            .header("content-type", "application/json");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        async move {
+            let response = request.body(body.to_string()).send().await.unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let modern = vec![
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/list"),
+    ];
+    let list =
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": meta}});
+    let no_context = json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {}});
+    let mut other_version = meta.clone();
+    other_version["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    let cases: Vec<WireCase> = vec![
+        ("answered", modern.clone(), list.clone(), 200, None),
+        (
+            "_meta version without the header",
+            vec![("mcp-method", "tools/list")],
+            list.clone(),
+            400,
+            Some(-32020),
+        ),
+        (
+            "header and _meta disagree",
+            vec![
+                ("mcp-protocol-version", "2025-11-25"),
+                ("mcp-method", "tools/list"),
+            ],
+            list.clone(),
+            400,
+            Some(-32020),
+        ),
+        (
+            "2026 header without _meta context",
+            modern.clone(),
+            no_context,
+            400,
+            Some(-32602),
+        ),
+        (
+            "unknown version",
+            vec![
+                ("mcp-protocol-version", "2099-01-01"),
+                ("mcp-method", "tools/list"),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list", "params": {"_meta": other_version}}),
+            400,
+            Some(-32022),
+        ),
+        (
+            "no Mcp-Method",
+            vec![("mcp-protocol-version", "2026-07-28")],
+            list.clone(),
+            400,
+            Some(-32020),
+        ),
+        (
+            "Mcp-Method that is not the body's",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+            ],
+            list.clone(),
+            400,
+            Some(-32020),
+        ),
+        (
+            "Mcp-Name that is not the body's",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "get-sum"),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "x"}, "_meta": meta}}),
+            400,
+            Some(-32020),
+        ),
+        (
+            "ping is gone",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "ping"),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "ping", "params": {"_meta": meta}}),
+            404,
+            Some(-32601),
+        ),
+        (
+            "an unknown method",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "no/such"),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "no/such", "params": {"_meta": meta}}),
+            404,
+            Some(-32601),
+        ),
+        (
+            "a discover without context",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "server/discover"),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "server/discover", "params": {}}),
+            400,
+            Some(-32602),
+        ),
+        (
+            "a response",
+            vec![("mcp-protocol-version", "2026-07-28")],
+            json!({"jsonrpc": "2.0", "id": 3, "result": {}}),
+            400,
+            Some(-32600),
+        ),
+        (
+            "a batch",
+            modern.clone(),
+            json!([list.clone()]),
+            400,
+            Some(-32600),
+        ),
+        (
+            "a notification",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "notifications/cancelled"),
+            ],
+            json!({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 1}}),
+            202,
+            None,
+        ),
+        (
+            "a session revision's request without a session",
+            vec![],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/list"}),
+            400,
+            Some(-32600),
+        ),
+    ];
+    for (what, headers, body, status, code) in cases {
+        let (got_status, answer) = send(headers, body.clone()).await;
+        assert_eq!(got_status, status, "{what}: {answer}");
+        if let Some(code) = code {
+            assert_eq!(answer["error"]["code"], code, "{what}: {answer}");
+            if body.get("id").is_some() && body.get("method").is_some() {
+                assert_eq!(answer["id"], 3, "{what}: the error names the request");
+            }
+        }
+        if what == "unknown version" {
+            assert!(
+                answer["error"]["data"]["supported"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("2026-07-28"))
+            );
+        }
+    }
+    // No session, no stream and nothing to delete.
+    let get = http
+        .get(&served.url)
+        .header("accept", "text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(get.status(), 405);
+    let delete = http
+        .delete(&served.url)
+        .header("mcp-protocol-version", "2026-07-28")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status(), 400);
+    assert_eq!(served.bridge.session_count(), 0);
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stateless_progress_comes_on_the_request_stream() {
+    let served = serve(ShareMode::Shared).await;
+    let client = Stateless::new(&served.url, json!({}));
+    let call = |token: &str, steps: u64| {
+        json!({"name": "trigger-long-running-operation",
+               "arguments": {"duration": 1.2, "steps": steps},
+               "_meta": {"progressToken": token}})
+    };
+    // Two requests with the same id and token at once: each gets its own progress.
+    let ((a_related, a_answer), (b_related, b_answer)) = tokio::join!(
+        client.request(json!(1), "tools/call", call("tok", 3)),
+        client.request(json!(1), "tools/call", call("tok", 4)),
+    );
+    for (related, answer, steps) in [(&a_related, &a_answer, 3), (&b_related, &b_answer, 4)] {
+        assert_eq!(answer["result"]["resultType"], "complete", "{answer}");
+        assert!(
+            echo_text(answer).contains(&format!("Steps: {steps}")),
+            "{answer}"
+        );
+        assert_eq!(related.len(), steps, "{related:?}");
+        for (n, p) in related.iter().enumerate() {
+            assert_eq!(p["method"], "notifications/progress");
+            assert_eq!(p["params"]["progressToken"], "tok");
+            assert_eq!(p["params"]["progress"], json!(n + 1));
+        }
+    }
+    // A client that goes away cancels its request.
+    let mut long = call("t2", 2);
+    long["arguments"] = json!({"duration": 20, "steps": 2});
+    let response = client.post(json!(2), "tools/call", long).await;
+    assert_eq!(served.bridge.pending_requests(), 1);
+    drop(response);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while served.bridge.pending_requests() != 0 {
+        assert!(Instant::now() < deadline, "request still pending");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    served.bridge.stop().await;
+}
+
+fn sampling_answer(text: &str) -> Value {
+    json!({"role": "assistant", "content": {"type": "text", "text": text},
+           "model": "test-model", "stopReason": "endTurn"})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_childs_sampling_request_becomes_input_required() {
+    let served = serve(ShareMode::Shared).await;
+    let client = Stateless::new(&served.url, json!({"sampling": {}}));
+    let call = json!({"name": "trigger-sampling-request",
+                      "arguments": {"prompt": "hello", "maxTokens": 10}});
+    let (_, first) = client.request(json!(1), "tools/call", call.clone()).await;
+    let result = &first["result"];
+    assert_eq!(first["id"], 1);
+    assert_eq!(result["resultType"], "input_required", "{first}");
+    let requests = result["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1, "{first}");
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "sampling/createMessage");
+    assert!(request["params"]["messages"].is_array(), "{request}");
+    let state = result["requestState"].as_str().unwrap().to_owned();
+    assert_eq!(
+        served.bridge.pending_requests(),
+        1,
+        "the child's tool call waits"
+    );
+
+    // A state for another method, or a made-up one, is refused; the real retry still works.
+    let mut wrong_method = json!({"uri": "demo://resource/static/document/architecture.md"});
+    wrong_method["requestState"] = json!(state);
+    let (_, refused) = client
+        .request(json!(2), "resources/read", wrong_method)
+        .await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    let mut made_up = call.clone();
+    made_up["requestState"] = json!("not-a-state");
+    let (_, refused) = client.request(json!(3), "tools/call", made_up).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+
+    let mut retry = call.clone();
+    retry["requestState"] = json!(state);
+    retry["inputResponses"] = json!({ key.clone(): sampling_answer("sampled-statelessly") });
+    let (_, done) = client.request(json!(4), "tools/call", retry.clone()).await;
+    assert_eq!(done["id"], 4);
+    assert_eq!(done["result"]["resultType"], "complete", "{done}");
+    assert!(done.to_string().contains("sampled-statelessly"), "{done}");
+    // A state is used once.
+    let (_, again) = client.request(json!(5), "tools/call", retry).await;
+    assert_eq!(again["error"]["code"], -32602, "{again}");
+
+    // A client that cannot sample is not asked: the child gets a refusal.
+    let plain = Stateless::new(&served.url, json!({}));
+    let (_, refused) = plain.request(json!(6), "tools/call", call).await;
+    assert!(
+        refused["result"]["isError"] == true || refused.get("error").is_some(),
+        "{refused}"
+    );
+    assert_ne!(refused["result"]["resultType"], "input_required");
+    assert_eq!(served.bridge.pending_requests(), 0);
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_session_mode_keeps_one_child_for_stateless_clients() {
+    let served = serve(ShareMode::PerSession).await;
+    let client = Stateless::new(&served.url, json!({}));
+    let echo = |text: &str| json!({"name": "echo", "arguments": {"message": text}});
+    let (_, first) = client.request(json!(1), "tools/call", echo("one")).await;
+    assert_eq!(echo_text(&first), "Echo: one");
+    let pid = served
+        .bridge
+        .stateless_child_pid()
+        .expect("a child for stateless clients");
+    let (_, second) = client.request(json!(2), "tools/call", echo("two")).await;
+    assert_eq!(echo_text(&second), "Echo: two");
+    assert_eq!(
+        served.bridge.stateless_child_pid(),
+        Some(pid),
+        "the same child"
+    );
+    assert_eq!(served.bridge.child_pids(), vec![pid]);
+    // A session still gets a child of its own.
+    let session = Session::open(&served.url, json!({})).await;
+    let (_, answer) = session.request(json!(1), "tools/call", echo("s")).await;
+    assert_eq!(echo_text(&answer), "Echo: s");
+    assert_eq!(served.bridge.child_pids().len(), 2);
+    // Idle, the stateless clients' child is stopped.
+    served
+        .bridge
+        .stateless_idle_ms
+        .store(300, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while served.bridge.stateless_child_pid().is_some() {
+        assert!(Instant::now() < deadline, "the idle child was not stopped");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(served.bridge.child_pids().len(), 1);
+    // The next stateless request starts another.
+    let (_, third) = client.request(json!(3), "tools/call", echo("three")).await;
+    assert_eq!(echo_text(&third), "Echo: three");
+    assert!(served.bridge.stateless_child_pid().is_some());
+    served.bridge.stop().await;
+    assert!(served.bridge.child_pids().is_empty());
+}

@@ -3,6 +3,14 @@
 //! server-to-client requests sent to the session that caused them, notifications fanned out.
 //! The child is initialized once per spawn from a cached handshake; when it dies, in-flight
 //! requests get an error and the restarted child is initialized again.
+//!
+//! Requests of stateless (2026-07-28) clients travel the same way under an ephemeral routing key
+//! of their own (one per request, never a session). That revision has no server-to-client
+//! requests: when the child asks such a request's client something (sampling, elicitation,
+//! roots), the client's POST is answered with an `input_required` result carrying the question
+//! and an opaque `requestState`, the child's request is kept waiting, and the client's retry
+//! (a new POST with `inputResponses` and that `requestState`) hands the answers to the child and
+//! takes over the wait for its result (multi round-trip requests, SEP-2322).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,6 +30,24 @@ pub(crate) type SessionId = Arc<str>;
 /// JSON-RPC "internal error", used for a child that died or is not answering.
 pub(crate) const INTERNAL_ERROR: i64 = -32603;
 pub(crate) const INVALID_REQUEST: i64 = -32600;
+pub(crate) const METHOD_NOT_FOUND: i64 = -32601;
+pub(crate) const INVALID_PARAMS: i64 = -32602;
+
+/// How long the child's question to a stateless client waits for the client's retry before it
+/// is refused and the client's request cancelled (a person may be answering an elicitation).
+const INPUT_REQUIRED_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// The stateless revision's requests whose results carry caching hints (`ttlMs`, `cacheScope`).
+const CACHEABLE_METHODS: &[&str] = &[
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
+/// The requests on which a server may answer `input_required` (SEP-2322).
+const INPUT_REQUIRED_METHODS: &[&str] = &["tools/call", "prompts/get", "resources/read"];
 
 /// A message for one POST's response stream.
 #[derive(Debug)]
@@ -44,6 +70,22 @@ struct Pending {
     progress_token: Option<String>,
 }
 
+/// A stateless client's request in flight (under its ephemeral routing key): what the
+/// translation of the child's server-to-client requests into `input_required` results needs.
+struct StatelessExchange {
+    /// The client's method; a retry must name the same one.
+    method: String,
+    /// The request's `_meta` client capabilities: only what they declare is asked.
+    capabilities: Value,
+    /// The child's questions for the client: (input key, the child's request id, the request).
+    waiting: Vec<(String, Value, Value)>,
+    /// The `requestState` of an `input_required` answer the client has not retried yet.
+    parked: Option<String>,
+    /// The child's answer, when it came while the exchange was parked: the retry gets it.
+    finished: Option<Value>,
+    next_input: u64,
+}
+
 #[derive(Default)]
 struct SessionSinks {
     /// The session's standalone `GET` stream, when open.
@@ -61,6 +103,10 @@ struct Routing {
     /// Resource URI → sessions subscribed to it.
     subscriptions: HashMap<String, BTreeSet<SessionId>>,
     sessions: HashMap<SessionId, SessionSinks>,
+    /// Stateless requests in flight, by routing key.
+    stateless: HashMap<SessionId, StatelessExchange>,
+    /// `requestState` handed out → the routing key of the request it continues.
+    request_states: HashMap<String, SessionId>,
     /// The current spawn's stdin writer.
     writer: Option<(u64, mpsc::UnboundedSender<String>)>,
 }
@@ -90,6 +136,8 @@ pub(crate) struct Upstream {
     link: watch::Sender<Link>,
     io_task: Mutex<Option<tokio::task::JoinHandle<()>>>,
     request_timeout: Duration,
+    /// Itself, for the timers of parked stateless requests.
+    me: std::sync::Weak<Upstream>,
 }
 
 impl Upstream {
@@ -100,7 +148,7 @@ impl Upstream {
         pipes: mpsc::UnboundedReceiver<ChildPipes>,
         request_timeout: Duration,
     ) -> Arc<Upstream> {
-        let upstream = Arc::new(Upstream {
+        let upstream = Arc::new_cyclic(|me| Upstream {
             name,
             child,
             routing: Mutex::new(Routing {
@@ -112,6 +160,7 @@ impl Upstream {
             link: watch::channel(Link::default()).0,
             io_task: Mutex::new(None),
             request_timeout,
+            me: me.clone(),
         });
         let task = tokio::spawn(io_loop(Arc::downgrade(&upstream), pipes));
         *upstream.io_task.lock() = Some(task);
@@ -128,6 +177,8 @@ impl Upstream {
             let mut routing = self.routing.lock();
             routing.writer = None;
             routing.sessions.clear();
+            routing.stateless.clear();
+            routing.request_states.clear();
             std::mem::take(&mut routing.pending)
         };
         for pending in failed.into_values() {
@@ -171,7 +222,6 @@ impl Upstream {
     }
 
     /// Requests sent to the child and not answered yet.
-    #[cfg(test)]
     pub(crate) fn pending_requests(&self) -> usize {
         self.routing.lock().pending.len()
     }
@@ -424,7 +474,7 @@ impl Upstream {
                 // The response (stream) is dropped once answered, or when the client went
                 // away: in the second case the child is told to stop working on it.
                 reply.closed().await;
-                self.cancel_if_pending(child_id);
+                self.cancel_if_pending(child_id, &reply);
             }
             Err(error) => {
                 let _ = reply.send(Outgoing::Final(error_response(
@@ -436,21 +486,305 @@ impl Upstream {
         }
     }
 
-    /// Forgets a request whose client is gone and tells the child to cancel it.
-    fn cancel_if_pending(&self, child_id: u64) {
-        let mut routing = self.routing.lock();
-        let Some(pending) = routing.pending.remove(&child_id) else {
+    /// Forwards a stateless client's request (its `_meta` client context already checked) under
+    /// an ephemeral routing key, or continues one (`requestState` of an `input_required`
+    /// answer). The answer, in the stateless revision's shape, goes to `reply`.
+    pub(crate) async fn forward_stateless(
+        self: &Arc<Self>,
+        mut message: Value,
+        reply: mpsc::UnboundedSender<Outgoing>,
+    ) {
+        let request_state = message
+            .pointer("/params/requestState")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if let Some(state) = request_state {
+            self.resume_stateless(&state, message, reply).await;
+            return;
+        }
+        let original_id = message.get("id").cloned().unwrap_or(Value::Null);
+        if let Err(e) = self.wait_initialized(self.request_timeout).await {
+            let _ = reply.send(Outgoing::Final(error_response(
+                &original_id,
+                INTERNAL_ERROR,
+                &e,
+            )));
+            return;
+        }
+        let method = message
+            .get("method")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        let capabilities = message
+            .pointer("/params/_meta")
+            .and_then(|meta| meta.get(META_CLIENT_CAPABILITIES))
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        strip_stateless_params(&mut message);
+        let key: SessionId = Arc::from(format!("stateless-{}", uuid::Uuid::new_v4().simple()));
+        self.routing.lock().stateless.insert(
+            key.clone(),
+            StatelessExchange {
+                method,
+                capabilities,
+                waiting: Vec::new(),
+                parked: None,
+                finished: None,
+                next_input: 0,
+            },
+        );
+        match self.send_request(Some(key.clone()), message, reply.clone()) {
+            Ok(_) => {
+                reply.closed().await;
+                self.finish_stateless(&key, &reply);
+            }
+            Err(error) => {
+                self.routing.lock().stateless.remove(&key);
+                let _ = reply.send(Outgoing::Final(error));
+            }
+        }
+    }
+
+    /// A stateless client's retry with the answers to the child's questions: they go to the
+    /// child, and the retry waits for the result in place of the first request.
+    async fn resume_stateless(
+        &self,
+        state: &str,
+        message: Value,
+        reply: mpsc::UnboundedSender<Outgoing>,
+    ) {
+        let new_id = message.get("id").cloned().unwrap_or(Value::Null);
+        let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+        let responses = message
+            .pointer("/params/inputResponses")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        let new_progress_token = message.pointer("/params/_meta/progressToken").cloned();
+        let refuse = |text: &str| {
+            let _ = reply.send(Outgoing::Final(error_response(
+                &new_id,
+                INVALID_PARAMS,
+                text,
+            )));
+        };
+        let key = {
+            let mut routing = self.routing.lock();
+            let Some(key) = routing.request_states.get(state).cloned() else {
+                drop(routing);
+                refuse(
+                    "Invalid params: unknown or expired requestState (send the request again without it)",
+                );
+                return;
+            };
+            let Some(exchange) = routing.stateless.get_mut(&key) else {
+                routing.request_states.remove(state);
+                drop(routing);
+                refuse(
+                    "Invalid params: unknown or expired requestState (send the request again without it)",
+                );
+                return;
+            };
+            if exchange.method != method {
+                let text = format!(
+                    "Invalid params: this requestState continues a `{}` request, not `{method}`",
+                    exchange.method
+                );
+                drop(routing);
+                refuse(&text);
+                return;
+            }
+            exchange.parked = None;
+            if let Some(mut finished) = exchange.finished.take() {
+                routing.stateless.remove(&key);
+                routing.request_states.remove(state);
+                drop(routing);
+                finished["id"] = new_id;
+                let _ = reply.send(Outgoing::Final(finished));
+                return;
+            }
+            let (answered, remaining): (Vec<_>, Vec<_>) = std::mem::take(&mut exchange.waiting)
+                .into_iter()
+                .partition(|(input, _, _)| responses.contains_key(input));
+            exchange.waiting = remaining;
+            routing.request_states.remove(state);
+            for (input, id, _) in answered {
+                let answer = json!({"jsonrpc": "2.0", "id": id, "result": responses[&input]});
+                write_to_child(&routing, &answer);
+            }
+            let pending = routing
+                .pending
+                .values_mut()
+                .find(|p| p.session.as_ref() == Some(&key));
+            let Some(pending) = pending else {
+                routing.stateless.remove(&key);
+                drop(routing);
+                let _ = reply.send(Outgoing::Final(error_response(
+                    &new_id,
+                    INTERNAL_ERROR,
+                    &format!(
+                        "the server `{}` restarted before answering; the request was not completed (send it again)",
+                        self.name
+                    ),
+                )));
+                return;
+            };
+            pending.reply = reply.clone();
+            pending.original_id = new_id;
+            pending.started = Instant::now();
+            let child_token = pending.progress_token.clone();
+            if let (Some(child_token), Some(token)) = (child_token, new_progress_token)
+                && let Some(entry) = routing.progress.get_mut(&child_token)
+            {
+                entry.1 = token;
+            }
+            let still_waiting = routing
+                .stateless
+                .get(&key)
+                .is_some_and(|e| !e.waiting.is_empty());
+            if still_waiting {
+                // The child asked more (or the client left a question unanswered): ask again.
+                self.park(&mut routing, &key);
+            }
+            key
+        };
+        reply.closed().await;
+        self.finish_stateless(&key, &reply);
+    }
+
+    /// The child asks a stateless client something: it becomes an input request of the
+    /// client's `input_required` answer, if the client declared it can answer it.
+    fn ask_stateless_client(
+        &self,
+        routing: &mut Routing,
+        key: &SessionId,
+        method: &str,
+        id: Value,
+        message: Value,
+    ) {
+        let Some(exchange) = routing.stateless.get_mut(key) else {
             return;
         };
-        if let Some(token) = &pending.progress_token {
-            routing.progress.remove(token);
+        let capability = match method {
+            "sampling/createMessage" => Some("sampling"),
+            "elicitation/create" => Some("elicitation"),
+            "roots/list" => Some("roots"),
+            _ => None,
+        };
+        let refusal = match capability {
+            None => Some(format!(
+                "a stateless (2026-07-28) client cannot be asked `{method}`"
+            )),
+            Some(capability) if exchange.capabilities.get(capability).is_none() => Some(format!(
+                "the client did not declare the `{capability}` capability"
+            )),
+            Some(_) if !INPUT_REQUIRED_METHODS.contains(&exchange.method.as_str()) => {
+                Some(format!(
+                    "the client's `{}` request cannot be answered with a request for input",
+                    exchange.method
+                ))
+            }
+            Some(_) => None,
+        };
+        if let Some(reason) = refusal {
+            refuse_child_request(routing, &id, &reason);
+            return;
         }
-        if let Some((generation, writer)) = &routing.writer
-            && *generation == pending.generation
-        {
-            let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-                "params": {"requestId": child_id, "reason": "the client went away"}});
-            let _ = writer.send(cancel.to_string());
+        exchange.next_input += 1;
+        let input = format!("{}-{}", capability.unwrap_or("input"), exchange.next_input);
+        let request = json!({
+            "method": method,
+            "params": message.get("params").cloned().unwrap_or_else(|| json!({})),
+        });
+        exchange.waiting.push((input, id, request));
+        if exchange.parked.is_none() {
+            self.park(routing, key);
+        }
+    }
+
+    /// Answers the stateless request's current POST with `input_required` (every question
+    /// waiting) and a fresh `requestState`; the child's request waits for the retry.
+    fn park(&self, routing: &mut Routing, key: &SessionId) {
+        let state = uuid::Uuid::new_v4().simple().to_string();
+        let Some(exchange) = routing.stateless.get_mut(key) else {
+            return;
+        };
+        let requests: serde_json::Map<String, Value> = exchange
+            .waiting
+            .iter()
+            .map(|(input, _, request)| (input.clone(), request.clone()))
+            .collect();
+        exchange.parked = Some(state.clone());
+        routing.request_states.insert(state.clone(), key.clone());
+        let delivered = routing
+            .pending
+            .values()
+            .find(|p| p.session.as_ref() == Some(key))
+            .is_some_and(|p| {
+                let answer = json!({"jsonrpc": "2.0", "id": p.original_id, "result": {
+                    "resultType": "input_required",
+                    "inputRequests": requests,
+                    "requestState": state,
+                }});
+                p.reply.send(Outgoing::Final(answer)).is_ok()
+            });
+        if !delivered {
+            expire_parked(routing, &state, "the client went away");
+            return;
+        }
+        let upstream = self.me.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(INPUT_REQUIRED_TIMEOUT).await;
+            if let Some(upstream) = upstream.upgrade() {
+                let mut routing = upstream.routing.lock();
+                expire_parked(
+                    &mut routing,
+                    &state,
+                    "the client did not come back with the input it was asked for",
+                );
+            }
+        });
+    }
+
+    /// A stateless request's POST ended: if it was still the one waiting for the child's
+    /// answer (the client went away), the child is told to cancel; a parked request waits for
+    /// its retry (or its timer).
+    fn finish_stateless(&self, key: &SessionId, reply: &mpsc::UnboundedSender<Outgoing>) {
+        let mut routing = self.routing.lock();
+        let Some(exchange) = routing.stateless.get(key) else {
+            return;
+        };
+        if exchange.parked.is_some() {
+            return;
+        }
+        let pending = routing
+            .pending
+            .iter()
+            .find(|(_, p)| p.session.as_ref() == Some(key))
+            .map(|(id, p)| (*id, p.reply.same_channel(reply)));
+        match pending {
+            Some((_, false)) => {}
+            Some((child_id, true)) => {
+                cancel_pending(&mut routing, child_id, "the client went away");
+                routing.stateless.remove(key);
+            }
+            None => {
+                routing.stateless.remove(key);
+            }
+        }
+    }
+
+    /// Forgets a request whose client is gone (its answer still goes to `reply`) and tells
+    /// the child to cancel it.
+    fn cancel_if_pending(&self, child_id: u64, reply: &mpsc::UnboundedSender<Outgoing>) {
+        let mut routing = self.routing.lock();
+        let ours = routing
+            .pending
+            .get(&child_id)
+            .is_some_and(|p| p.reply.same_channel(reply));
+        if ours {
+            cancel_pending(&mut routing, child_id, "the client went away");
         }
     }
 
@@ -577,7 +911,7 @@ impl Upstream {
     }
 
     /// Routes one line the child wrote.
-    fn on_child_line(&self, generation: u64, line: &str) {
+    fn on_child_line(self: &Arc<Self>, generation: u64, line: &str) {
         let line = line.trim();
         if line.is_empty() {
             return;
@@ -599,7 +933,7 @@ impl Upstream {
         }
     }
 
-    fn on_child_message(&self, generation: u64, mut message: Value) {
+    fn on_child_message(self: &Arc<Self>, generation: u64, mut message: Value) {
         let has_method = message.get("method").is_some();
         let has_id = message.get("id").is_some_and(|id| !id.is_null());
         match (has_method, has_id) {
@@ -607,18 +941,39 @@ impl Upstream {
                 let Some(child_id) = message.get("id").and_then(Value::as_u64) else {
                     return;
                 };
-                let pending = {
-                    let mut routing = self.routing.lock();
-                    let pending = routing.pending.remove(&child_id);
-                    if let Some(token) = pending.as_ref().and_then(|p| p.progress_token.clone()) {
-                        routing.progress.remove(&token);
-                    }
-                    pending
+                let mut routing = self.routing.lock();
+                let Some(pending) = routing.pending.remove(&child_id) else {
+                    return;
                 };
-                if let Some(pending) = pending {
-                    message["id"] = pending.original_id;
-                    let _ = pending.reply.send(Outgoing::Final(message));
+                if let Some(token) = &pending.progress_token {
+                    routing.progress.remove(token);
                 }
+                message["id"] = pending.original_id;
+                let key = pending.session.clone();
+                let stateless = match key.as_ref().and_then(|k| routing.stateless.get_mut(k)) {
+                    Some(exchange) => {
+                        to_stateless_answer(&exchange.method, &mut message);
+                        let waiting = std::mem::take(&mut exchange.waiting);
+                        let parked = exchange.parked.is_some();
+                        if parked {
+                            // The client has not retried yet: its retry gets the answer.
+                            exchange.finished = Some(message.clone());
+                        }
+                        Some((waiting, parked))
+                    }
+                    None => None,
+                };
+                if let (Some((waiting, parked)), Some(key)) = (stateless, key) {
+                    for (_, id, _) in waiting {
+                        refuse_child_request(&routing, &id, "the request it belonged to ended");
+                    }
+                    if parked {
+                        return;
+                    }
+                    routing.stateless.remove(&key);
+                }
+                drop(routing);
+                let _ = pending.reply.send(Outgoing::Final(message));
             }
             (true, true) => self.on_child_request(generation, message),
             (true, false) => self.on_child_notification(message),
@@ -627,7 +982,7 @@ impl Upstream {
     }
 
     /// A server-to-client request (sampling, elicitation, roots, ping).
-    fn on_child_request(&self, generation: u64, mut message: Value) {
+    fn on_child_request(self: &Arc<Self>, generation: u64, mut message: Value) {
         let method = message
             .get("method")
             .and_then(Value::as_str)
@@ -660,6 +1015,14 @@ impl Upstream {
                 .max_by_key(|p| p.started)
                 .and_then(|p| p.session.clone()),
         };
+        if let Some(key) = session
+            .as_ref()
+            .filter(|key| routing.stateless.contains_key(*key))
+        {
+            let key = key.clone();
+            self.ask_stateless_client(&mut routing, &key, &method, id, message);
+            return;
+        }
         let delivered = session
             .as_ref()
             .is_some_and(|session| deliver_to_session(&routing, session, message.clone(), true));
@@ -686,7 +1049,7 @@ impl Upstream {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let routing = self.routing.lock();
+        let mut routing = self.routing.lock();
         match method.as_str() {
             "notifications/progress" => {
                 let token = message
@@ -709,6 +1072,12 @@ impl Upstream {
                     .pointer("/params/requestId")
                     .map(Value::to_string)
                     .unwrap_or_default();
+                // A question to a stateless client that the child no longer needs.
+                if let Some(cancelled) = message.pointer("/params/requestId") {
+                    for exchange in routing.stateless.values_mut() {
+                        exchange.waiting.retain(|(_, id, _)| id != cancelled);
+                    }
+                }
                 if let Some(session) = routing.server_requests.get(&key).cloned() {
                     deliver_to_session(&routing, &session, message, true);
                 }
@@ -867,6 +1236,112 @@ fn deliver_to_session(
         return true;
     }
     request_stream().is_some_and(|tx| tx.send(Outgoing::Related(message)).is_ok())
+}
+
+/// The stateless revision's request `_meta` keys (SEP-2575).
+pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+pub(crate) const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+pub(crate) const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+
+/// What the child (initialized once, in a session revision) must not see of a stateless
+/// request: the per-request client context (the child got one at its initialize) and the
+/// multi round-trip fields.
+fn strip_stateless_params(message: &mut Value) {
+    let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    params.remove("inputResponses");
+    params.remove("requestState");
+    let empty = match params.get_mut("_meta").and_then(Value::as_object_mut) {
+        Some(meta) => {
+            for key in [
+                META_PROTOCOL_VERSION,
+                META_CLIENT_INFO,
+                META_CLIENT_CAPABILITIES,
+                META_LOG_LEVEL,
+            ] {
+                meta.remove(key);
+            }
+            meta.is_empty()
+        }
+        None => false,
+    };
+    if empty {
+        params.remove("_meta");
+    }
+}
+
+/// The child's answer (a session revision's) in the stateless revision's shape: results say
+/// `resultType`, cacheable ones carry caching hints (never shared: `private`, stale at once),
+/// and "resource not found" is the invalid-params error of that revision.
+pub(crate) fn to_stateless_answer(method: &str, message: &mut Value) {
+    if let Some(result) = message.get_mut("result").and_then(Value::as_object_mut) {
+        result
+            .entry("resultType")
+            .or_insert_with(|| json!("complete"));
+        if CACHEABLE_METHODS.contains(&method) {
+            result.entry("ttlMs").or_insert_with(|| json!(0));
+            result
+                .entry("cacheScope")
+                .or_insert_with(|| json!("private"));
+        }
+    }
+    if let Some(code) = message.pointer_mut("/error/code")
+        && code.as_i64() == Some(-32002)
+    {
+        *code = json!(INVALID_PARAMS);
+    }
+}
+
+/// Writes a message to the current spawn of the child.
+fn write_to_child(routing: &Routing, message: &Value) {
+    if let Some((_, writer)) = &routing.writer {
+        let _ = writer.send(message.to_string());
+    }
+}
+
+/// Answers one of the child's server-to-client requests with an error.
+fn refuse_child_request(routing: &Routing, id: &Value, reason: &str) {
+    write_to_child(routing, &error_response(id, INVALID_REQUEST, reason));
+}
+
+/// Forgets a request in flight and tells the child (the same spawn) to cancel it.
+fn cancel_pending(routing: &mut Routing, child_id: u64, reason: &str) {
+    let Some(pending) = routing.pending.remove(&child_id) else {
+        return;
+    };
+    if let Some(token) = &pending.progress_token {
+        routing.progress.remove(token);
+    }
+    if let Some((generation, writer)) = &routing.writer
+        && *generation == pending.generation
+    {
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": child_id, "reason": reason}});
+        let _ = writer.send(cancel.to_string());
+    }
+}
+
+/// Gives up on a parked stateless request (its client did not retry in time, or is gone):
+/// the child's questions are refused and its request cancelled.
+fn expire_parked(routing: &mut Routing, state: &str, reason: &str) {
+    let Some(key) = routing.request_states.remove(state) else {
+        return;
+    };
+    if let Some(exchange) = routing.stateless.remove(&key) {
+        for (_, id, _) in exchange.waiting {
+            refuse_child_request(routing, &id, reason);
+        }
+    }
+    let child_id = routing
+        .pending
+        .iter()
+        .find(|(_, p)| p.session.as_ref() == Some(&key))
+        .map(|(id, _)| *id);
+    if let Some(child_id) = child_id {
+        cancel_pending(routing, child_id, reason);
+    }
 }
 
 async fn write_loop(
