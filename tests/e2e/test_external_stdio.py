@@ -1,5 +1,6 @@
 """A stdio server nobody here wrote (server-everything, stdio mode) hosted by the host's stdio
-bridge and used over streamable HTTP by several official-SDK clients at once: shared (one child,
+bridge and used over streamable HTTP by several official-SDK clients at once (session revisions;
+an auto-mode client gets the stateless one, see test_stdio_stateless.py): shared (one child,
 each session its own answers, notifications to the subscribed sessions, sampling to the session
 that caused it), per session (a child each, reaped with the session), a killed child restarted
 with the sessions re-attaching, a crash loop reported while the others stay up, and every child
@@ -43,7 +44,9 @@ def client(host, name: str, via: str = "http", **kwargs):
     if via == "proxy":
         c = Client(proxy_params(host.home, "everything"), mode=mode)
     else:
-        c = mcp_client(host.url("everything"), host.headers(), mode=mode)
+        # A stateless client is counted by its proxy instance, as the proxy sends it.
+        headers = host.headers() | {"Mcp-Proxy-Instance": f"e2e-{name}"}
+        c = mcp_client(host.url("everything"), headers, mode=mode)
     c.sampling_callback = kwargs.pop("sampling_callback", sampler(name))
     for key, value in kwargs.items():
         setattr(c, key, value)
@@ -69,10 +72,12 @@ def test_shared_child_serves_three_sdk_sessions_at_once(home, via):
 
         async def main():
             clients = {n: client(host, n, via, message_handler=recorder(n)) for n in "abc"}
-            # One client negotiates with mode="auto": its stateless probe falls back to initialize.
+            # One client negotiates with mode="auto": its `server/discover` probe gets the stateless
+            # revision (2026-07-28), served by the same child without a session.
             clients["c"] = client(host, "c", via, message_handler=recorder("c"), mode="auto")
             async with clients["a"] as a, clients["b"] as b, clients["c"] as c:
                 sessions = {"a": a, "b": b, "c": c}
+                assert c.protocol_version == "2026-07-28"
 
                 async def chat(name, s):
                     got = []
@@ -89,6 +94,7 @@ def test_shared_child_serves_three_sdk_sessions_at_once(home, via):
                 assert status == 200
                 mine = [s for s in listed["sessions"] if s["target"] == "everything"]
                 assert len(mine) == 3, listed
+                assert sorted(s["kind"] for s in mine) == ["session", "session", "stateless"], mine
                 assert target(host, "everything")["sessions"] == 3
 
                 await a.subscribe_resource(uri)
