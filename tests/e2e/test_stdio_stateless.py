@@ -1,8 +1,8 @@
 """Stateless (2026-07-28) clients of a stdio server nobody here wrote (server-everything, stdio
 mode) hosted by the host's stdio bridge: the official Python SDK pinned to 2026-07-28 (no
 initialize, no session, its context in every request's `_meta`) discovers the server, lists its
-tools, calls echo, follows a progress-reporting tool and answers the child's sampling request
-through an `input_required` round trip; straight over HTTP and through mcp-session-proxy, next
+tools, calls echo, follows a progress-reporting tool and answers the child's sampling and
+elicitation requests through `input_required` round trips; straight over HTTP and through mcp-session-proxy, next
 to a session-revision client of the same child."""
 
 from __future__ import annotations
@@ -32,6 +32,11 @@ async def sample(context, params):
     )
 
 
+async def elicit(context, params):
+    assert "Please provide inputs" in params.message
+    return types.ElicitResult(action="cancel")
+
+
 def stateless_client(host, via: str, instance: str) -> Client:
     if via == "proxy":
         c = Client(proxy_params(host.home, "everything"), mode=STATELESS)
@@ -39,6 +44,7 @@ def stateless_client(host, via: str, instance: str) -> Client:
         headers = host.headers() | {"Mcp-Proxy-Instance": instance}
         c = mcp_client(host.url("everything"), headers, mode=STATELESS)
     c.sampling_callback = sample
+    c.elicitation_callback = elicit
     return c
 
 
@@ -63,7 +69,8 @@ def test_stateless_sdk_client_of_a_shared_stdio_server(home, via):
                 names = {t.name for t in (await c.list_tools()).tools}
                 # The child registered its sampling tool: it was initialized with this client's
                 # capabilities (it came first).
-                assert {"echo", "trigger-long-running-operation", "trigger-sampling-request"} <= names, names
+                expected = {"echo", "trigger-long-running-operation", "trigger-sampling-request", "trigger-elicitation-request"}
+                assert expected <= names, names
                 assert text_of(await c.call_tool("echo", {"message": "hi"})) == "Echo: hi"
 
                 progress = []
@@ -81,6 +88,8 @@ def test_stateless_sdk_client_of_a_shared_stdio_server(home, via):
                 # retries, the child gets its answer and finishes the call.
                 result = await c.call_tool("trigger-sampling-request", {"prompt": "hi", "maxTokens": 5})
                 assert "sampled-statelessly" in text_of(result), result
+                result = await c.call_tool("trigger-elicitation-request", {})
+                assert "User cancelled" in text_of(result), result
 
                 # A session-revision client shares the same child.
                 async with mcp_client(host.url("everything"), host.headers(), mode="legacy") as legacy:

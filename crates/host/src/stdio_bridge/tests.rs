@@ -1165,6 +1165,44 @@ async fn the_childs_sampling_request_becomes_input_required() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_input_required_that_is_never_retried_expires() {
+    let served = serve(ShareMode::Shared).await;
+    let upstream = served.bridge.shared.clone().unwrap();
+    upstream.set_input_required_timeout(Duration::from_millis(300));
+    let client = Stateless::new(&served.url, json!({"sampling": {}}));
+    let call = json!({"name": "trigger-sampling-request",
+                      "arguments": {"prompt": "hello", "maxTokens": 10}});
+    let (_, first) = client.request(json!(1), "tools/call", call.clone()).await;
+    assert_eq!(first["result"]["resultType"], "input_required", "{first}");
+    let state = first["result"]["requestState"].as_str().unwrap().to_owned();
+    assert_eq!(served.bridge.pending_requests(), 1);
+    // Nobody comes back: the child's question is refused and its tool call cancelled.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.bridge.pending_requests() != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the parked request did not expire"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut late = call;
+    late["requestState"] = json!(state);
+    late["inputResponses"] = json!({"sampling-1": sampling_answer("too late")});
+    let (_, refused) = client.request(json!(2), "tools/call", late).await;
+    assert_eq!(refused["error"]["code"], -32602, "{refused}");
+    // The child is fine.
+    let (_, echo) = client
+        .request(
+            json!(3),
+            "tools/call",
+            json!({"name": "echo", "arguments": {"message": "after"}}),
+        )
+        .await;
+    assert_eq!(echo_text(&echo), "Echo: after");
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_session_mode_keeps_one_child_for_stateless_clients() {
     let served = serve(ShareMode::PerSession).await;
     let client = Stateless::new(&served.url, json!({}));

@@ -35,7 +35,7 @@ pub(crate) const INVALID_PARAMS: i64 = -32602;
 
 /// How long the child's question to a stateless client waits for the client's retry before it
 /// is refused and the client's request cancelled (a person may be answering an elicitation).
-const INPUT_REQUIRED_TIMEOUT: Duration = Duration::from_secs(600);
+pub(crate) const INPUT_REQUIRED_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// The stateless revision's requests whose results carry caching hints (`ttlMs`, `cacheScope`).
 const CACHEABLE_METHODS: &[&str] = &[
@@ -138,6 +138,8 @@ pub(crate) struct Upstream {
     request_timeout: Duration,
     /// Itself, for the timers of parked stateless requests.
     me: std::sync::Weak<Upstream>,
+    /// [`INPUT_REQUIRED_TIMEOUT`], in milliseconds (shorter in tests).
+    input_required_timeout_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Upstream {
@@ -161,6 +163,9 @@ impl Upstream {
             io_task: Mutex::new(None),
             request_timeout,
             me: me.clone(),
+            input_required_timeout_ms: std::sync::atomic::AtomicU64::new(
+                INPUT_REQUIRED_TIMEOUT.as_millis() as u64,
+            ),
         });
         let task = tokio::spawn(io_loop(Arc::downgrade(&upstream), pipes));
         *upstream.io_task.lock() = Some(task);
@@ -219,6 +224,15 @@ impl Upstream {
         for uri in orphaned {
             self.notify_child_request("resources/unsubscribe", json!({ "uri": uri }));
         }
+    }
+
+    /// Shortens how long the child's questions wait for a stateless client's retry.
+    #[cfg(test)]
+    pub(crate) fn set_input_required_timeout(&self, timeout: Duration) {
+        self.input_required_timeout_ms.store(
+            timeout.as_millis() as u64,
+            std::sync::atomic::Ordering::Relaxed,
+        );
     }
 
     /// Requests sent to the child and not answered yet.
@@ -734,8 +748,12 @@ impl Upstream {
             return;
         }
         let upstream = self.me.clone();
+        let timeout = Duration::from_millis(
+            self.input_required_timeout_ms
+                .load(std::sync::atomic::Ordering::Relaxed),
+        );
         tokio::spawn(async move {
-            tokio::time::sleep(INPUT_REQUIRED_TIMEOUT).await;
+            tokio::time::sleep(timeout).await;
             if let Some(upstream) = upstream.upgrade() {
                 let mut routing = upstream.routing.lock();
                 expire_parked(
