@@ -1026,10 +1026,18 @@ impl Upstream {
                 message["params"]["_meta"]["progressToken"] = original_token;
                 Some(session)
             }
+            // (A stateless request that cannot ask its client anything is not a candidate.)
             None => routing
                 .pending
                 .values()
-                .filter(|p| p.session.is_some() && p.generation == generation)
+                .filter(|p| p.generation == generation)
+                .filter(|p| {
+                    p.session.as_ref().is_some_and(|key| {
+                        routing.stateless.get(key).is_none_or(|exchange| {
+                            INPUT_REQUIRED_METHODS.contains(&exchange.method.as_str())
+                        })
+                    })
+                })
                 .max_by_key(|p| p.started)
                 .and_then(|p| p.session.clone()),
         };
