@@ -8,7 +8,9 @@
 //!   header (else 400, `-32020` header mismatch); `protocolVersion` and `clientCapabilities`
 //!   are required (else 400, `-32602`); an unknown version is 400, `-32022`, with the supported
 //!   ones in `data`; at 2026-07-28 `Mcp-Method` (and `Mcp-Name` for `tools/call`,
-//!   `prompts/get`, `resources/read`) must be sent and match the body (else 400, `-32020`).
+//!   `prompts/get`, `resources/read`, Base64-decoded when wrapped) must be sent and match the
+//!   body (else 400, `-32020`). `Mcp-Param-*` headers are not checked: the session-revision
+//!   children the bridge runs do not annotate their tools with `x-mcp-header`.
 //! - `server/discover` is answered from the child's initialize result: `supportedVersions`,
 //!   its capabilities (without `listChanged`/`subscribe`, which need the session revisions
 //!   here), `instructions`, `serverInfo` in `_meta`, `ttlMs: 0`, `cacheScope: "private"`.
@@ -278,18 +280,59 @@ fn check_standard_headers(
     match names.as_slice() {
         [] => Err(format!("missing required Mcp-Name header for `{method}`")),
         [value] => {
-            let value = value.to_str().unwrap_or("");
-            let wrapped = value.starts_with("=?base64?") && value.ends_with("?=");
-            if wrapped || value == expected {
+            let value = value
+                .to_str()
+                .map_err(|_| "Mcp-Name header has invalid characters".to_owned())?;
+            let decoded = decode_header_value(value)
+                .ok_or_else(|| "Mcp-Name header is not valid Base64".to_owned())?;
+            if decoded == expected {
                 Ok(())
             } else {
                 Err(format!(
-                    "Mcp-Name header `{value}` does not match body value `{expected}`"
+                    "Mcp-Name header `{decoded}` does not match body value `{expected}`"
                 ))
             }
         }
         _ => Err("multiple Mcp-Name header values".into()),
     }
+}
+
+/// A header value as sent: plain, or `=?base64?...?=` (UTF-8 text in standard Base64).
+fn decode_header_value(value: &str) -> Option<String> {
+    match value
+        .strip_prefix("=?base64?")
+        .and_then(|inner| inner.strip_suffix("?="))
+    {
+        Some(encoded) => String::from_utf8(decode_base64(encoded)?).ok(),
+        None => Some(value.to_owned()),
+    }
+}
+
+/// Standard Base64 (RFC 4648 alphabet, padding optional).
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = text.trim_end_matches('=');
+    let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
+    let mut buffer = 0u32;
+    let mut bits = 0;
+    for c in text.bytes() {
+        let value = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        };
+        buffer = (buffer << 6) | u32::from(value);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            bytes.push((buffer >> bits) as u8);
+            buffer &= (1 << bits) - 1;
+        }
+    }
+    // A lone trailing character (6 bits) cannot end valid Base64.
+    (bits < 6).then_some(bytes)
 }
 
 /// The initialize params the child gets when a stateless client is the first to come: the
@@ -358,4 +401,28 @@ fn json_answer(status: StatusCode, body: &Value) -> Response {
         body.to_string(),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_values_decode_plain_and_base64() {
+        let cases = [
+            ("get_weather", Some("get_weather")),
+            ("=?base64?SGVsbG8sIOS4lueVjA==?=", Some("Hello, 世界")),
+            ("=?base64?IHBhZGRlZCA=?=", Some(" padded ")),
+            (
+                "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=",
+                Some("=?base64?literal?="),
+            ),
+            ("=?base64?bGluZTEKbGluZTI?=", Some("line1\nline2")),
+            ("=?base64?not base64!?=", None),
+            ("=?base64?A?=", None),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(decode_header_value(value).as_deref(), expected, "{value}");
+        }
+    }
 }

@@ -962,6 +962,27 @@ async fn stateless_wire_details() {
             Some(-32020),
         ),
         (
+            "Mcp-Name in Base64",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "=?base64?ZWNobw==?="),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "x"}, "_meta": meta}}),
+            200,
+            None,
+        ),
+        (
+            "no Mcp-Name",
+            vec![
+                ("mcp-protocol-version", "2026-07-28"),
+                ("mcp-method", "tools/call"),
+            ],
+            json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call", "params": {"name": "echo", "arguments": {"message": "x"}, "_meta": meta}}),
+            400,
+            Some(-32020),
+        ),
+        (
             "ping is gone",
             vec![
                 ("mcp-protocol-version", "2026-07-28"),
