@@ -2,7 +2,8 @@
 mode) hosted by the host's stdio bridge: the official Python SDK pinned to 2026-07-28 (no
 initialize, no session, its context in every request's `_meta`) discovers the server, lists its
 tools, calls echo, follows a progress-reporting tool and answers the child's sampling and
-elicitation requests through `input_required` round trips; straight over HTTP and through mcp-session-proxy, next
+elicitation requests through `input_required` round trips, follows resource updates with
+`subscriptions/listen`; straight over HTTP and through mcp-session-proxy, next
 to a session-revision client of the same child."""
 
 from __future__ import annotations
@@ -126,6 +127,28 @@ async def asyncio_gather(*awaitables):
         for i, a in enumerate(awaitables):
             tg.start_soon(run, i, a)
     return results
+
+
+def test_stateless_listen_gets_resource_updates(home):
+    """`subscriptions/listen` (2026-07-28's way to follow changes) on a shared stdio child: the
+    SDK's listen stream gets the child's updates of the subscribed resource."""
+    host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
+    uri = "demo://resource/static/document/architecture.md"
+    try:
+        wait_state(host, "everything", "running")
+
+        async def main():
+            async with stateless_client(host, "http", "listener") as c:
+                async with c.listen(resource_subscriptions=[uri]) as subscription:
+                    assert list(subscription.honored.resource_subscriptions or []) == [uri]
+                    await c.call_tool("toggle-subscriber-updates", {})
+                    with anyio.fail_after(15):
+                        event = await subscription.__anext__()
+                    assert str(event.uri) == uri, event
+
+        anyio.run(main)
+    finally:
+        assert host.stop() == 0
 
 
 def test_auto_mode_negotiates_the_stateless_revision(home):

@@ -12,22 +12,26 @@
 //!   body (else 400, `-32020`). `Mcp-Param-*` headers are not checked: the session-revision
 //!   children the bridge runs do not annotate their tools with `x-mcp-header`.
 //! - `server/discover` is answered from the child's initialize result: `supportedVersions`,
-//!   its capabilities (without `listChanged`/`subscribe`, which need the session revisions
-//!   here), `instructions`, `serverInfo` in `_meta`, `ttlMs: 0`, `cacheScope: "private"`.
+//!   its capabilities, `instructions`, `serverInfo` in `_meta`, `ttlMs: 0`,
+//!   `cacheScope: "private"`.
+//! - `subscriptions/listen` opens an SSE stream that stays open: the acknowledgement (what the
+//!   child can send of what was asked), then the child's list-changed notifications and the
+//!   updates of the resources it names, each with the listen request's id in `_meta`.
 //! - Other requests go to the child (client context stripped: the child was initialized once)
 //!   and their answer comes back as JSON, or as an SSE stream when progress comes first;
 //!   results get `resultType` and, when cacheable, caching hints. The child's questions
 //!   (sampling, elicitation, roots) become `input_required` answers (see `upstream`).
 //! - A method not found is 404, notifications are 202 (and dropped: a stateless client cancels
 //!   by closing its response, which cancels the child's request), a JSON-RPC response is 400,
-//!   a batch is 400; `ping`, `logging/setLevel`, `resources/(un)subscribe` and
-//!   `subscriptions/listen` are not served statelessly (-32601, 404).
+//!   a batch is 400; `ping`, `logging/setLevel` and `resources/(un)subscribe` are not served
+//!   statelessly (-32601, 404).
 //! - `GET` and `DELETE` need a session (405 / 400), as before.
 
 use super::*;
+use futures::StreamExt;
 use upstream::{
-    INVALID_PARAMS, META_CLIENT_CAPABILITIES, META_CLIENT_INFO, META_PROTOCOL_VERSION,
-    METHOD_NOT_FOUND,
+    INVALID_PARAMS, ListenFilter, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
+    META_PROTOCOL_VERSION, METHOD_NOT_FOUND,
 };
 
 /// The stateless revision.
@@ -40,14 +44,14 @@ const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
 const MCP_METHOD: &str = "mcp-method";
 const MCP_NAME: &str = "mcp-name";
 
-/// Methods a stateless client does not get: gone in 2026-07-28, or they would change the
-/// shared child for every client (log level), or need a stream we do not offer statelessly.
+/// Methods a stateless client does not get: gone in 2026-07-28 (`subscriptions/listen` takes
+/// the place of the subscribe pair), or they would change the shared child for every client
+/// (log level).
 const NOT_SERVED_STATELESSLY: &[&str] = &[
     "ping",
     "logging/setLevel",
     "resources/subscribe",
     "resources/unsubscribe",
-    "subscriptions/listen",
 ];
 
 fn is_modern(version: &str) -> bool {
@@ -210,6 +214,9 @@ async fn request(
             ),
         );
     }
+    if method == "subscriptions/listen" {
+        return listen(upstream, message, id, &initialized);
+    }
     let (reply_tx, mut reply_rx) = mpsc::unbounded_channel();
     let forwarded = message.clone();
     tokio::spawn(async move {
@@ -233,6 +240,90 @@ async fn request(
                 None => return dropped(id),
             }
         }
+    }
+}
+
+/// `subscriptions/listen`: an SSE stream that stays open, first the acknowledgement of what
+/// the child can send (the requested change notifications it declares, the resource updates if
+/// it supports subscriptions), then those notifications as they come; closing it ends the
+/// subscription (and the child's resource subscriptions nobody else follows).
+fn listen(upstream: Arc<Upstream>, message: &Value, id: &Value, initialized: &Value) -> Response {
+    let requested = message
+        .pointer("/params/notifications")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let capabilities = initialized.get("capabilities");
+    let declares = |kind: &str, flag: &str| {
+        capabilities
+            .and_then(|c| c.get(kind))
+            .and_then(|c| c.get(flag))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    };
+    let asked = |field: &str| requested.get(field).and_then(Value::as_bool) == Some(true);
+    let filter = ListenFilter {
+        subscription_id: id.clone(),
+        tools_list_changed: asked("toolsListChanged") && declares("tools", "listChanged"),
+        prompts_list_changed: asked("promptsListChanged") && declares("prompts", "listChanged"),
+        resources_list_changed: asked("resourcesListChanged")
+            && declares("resources", "listChanged"),
+    };
+    let uris: Vec<String> = if declares("resources", "subscribe") {
+        requested
+            .get("resourceSubscriptions")
+            .and_then(Value::as_array)
+            .map(|uris| {
+                uris.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let mut accepted = serde_json::Map::new();
+    for (field, on) in [
+        ("toolsListChanged", filter.tools_list_changed),
+        ("promptsListChanged", filter.prompts_list_changed),
+        ("resourcesListChanged", filter.resources_list_changed),
+    ] {
+        if on {
+            accepted.insert(field.into(), json!(true));
+        }
+    }
+    if requested.get("resourceSubscriptions").is_some() && declares("resources", "subscribe") {
+        accepted.insert("resourceSubscriptions".into(), json!(uris));
+    }
+    let acknowledged = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+    "params": {
+        "notifications": accepted,
+        "_meta": {"io.modelcontextprotocol/subscriptionId": id},
+    }});
+    let key: SessionId = Arc::from(format!("listen-{}", uuid::Uuid::new_v4().simple()));
+    let rx = upstream.open_listen(key.clone(), filter, &uris);
+    let guard = ListenGuard { upstream, key };
+    let events = futures::stream::once(async move { acknowledged }).chain(futures::stream::unfold(
+        (rx, guard),
+        |(mut rx, guard)| async move {
+            let message = rx.recv().await?;
+            Some((message, (rx, guard)))
+        },
+    ));
+    sse(events.map(|message| {
+        Ok::<_, Infallible>(Event::default().event("message").data(message.to_string()))
+    }))
+}
+
+/// Ends a listener's subscription when its stream is dropped (the client closed it).
+struct ListenGuard {
+    upstream: Arc<Upstream>,
+    key: SessionId,
+}
+
+impl Drop for ListenGuard {
+    fn drop(&mut self) {
+        self.upstream.remove_session(&self.key);
     }
 }
 
@@ -351,18 +442,10 @@ fn child_initialize_params(meta: Option<&Value>) -> Value {
 
 /// `server/discover`'s result, from the child's initialize result.
 pub(super) fn discover_result(initialized: &Value) -> Value {
-    let mut capabilities = initialized
+    let capabilities = initialized
         .get("capabilities")
         .cloned()
         .unwrap_or_else(|| json!({}));
-    // Change notifications reach stateless clients only through `subscriptions/listen`,
-    // which the bridge does not serve: do not promise them.
-    for kind in ["tools", "prompts", "resources"] {
-        if let Some(capability) = capabilities.get_mut(kind).and_then(Value::as_object_mut) {
-            capability.remove("listChanged");
-            capability.remove("subscribe");
-        }
-    }
     let mut result = json!({
         "resultType": "complete",
         "supportedVersions": SUPPORTED_PROTOCOL_VERSIONS,

@@ -809,12 +809,7 @@ async fn stateless_clients_share_the_child_with_sessions() {
         "{discovered}"
     );
     assert!(result["capabilities"]["tools"].is_object(), "{discovered}");
-    assert!(result["capabilities"]["tools"].get("listChanged").is_none());
-    assert!(
-        result["capabilities"]["resources"]
-            .get("subscribe")
-            .is_none()
-    );
+    assert_eq!(result["capabilities"]["resources"]["subscribe"], true);
 
     let (_, tools) = client.request(json!(2), "tools/list", json!({})).await;
     assert_eq!(tools["result"]["resultType"], "complete", "{tools}");
@@ -1182,6 +1177,78 @@ async fn the_childs_sampling_request_becomes_input_required() {
     );
     assert_ne!(refused["result"]["resultType"], "input_required");
     assert_eq!(served.bridge.pending_requests(), 0);
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listen_stream_gets_what_it_asked_for_until_it_closes() {
+    let served = serve(ShareMode::Shared).await;
+    let upstream = served.bridge.shared.clone().unwrap();
+    let client = Stateless::new(&served.url, json!({}));
+    let uri = "demo://resource/static/document/architecture.md";
+    let (_, discovered) = client.request(json!(1), "server/discover", json!({})).await;
+    let capabilities = discovered["result"]["capabilities"].clone();
+    assert_eq!(capabilities["resources"]["subscribe"], true, "{discovered}");
+    let response = client
+        .post(
+            json!("listen-1"),
+            "subscriptions/listen",
+            json!({"notifications": {"resourceSubscriptions": [uri], "promptsListChanged": true}}),
+        )
+        .await;
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let mut events = SseReader::new(response);
+    let acknowledged = events.next().await.unwrap();
+    assert_eq!(
+        acknowledged["method"], "notifications/subscriptions/acknowledged",
+        "{acknowledged}"
+    );
+    let accepted = &acknowledged["params"]["notifications"];
+    assert_eq!(
+        acknowledged["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    assert_eq!(accepted["resourceSubscriptions"], json!([uri]));
+    assert_eq!(
+        accepted.get("promptsListChanged").is_some(),
+        capabilities["prompts"]["listChanged"] == true,
+        "{acknowledged} {capabilities}"
+    );
+    assert!(accepted.get("toolsListChanged").is_none(), "not asked for");
+    assert_eq!(upstream.subscribed_uris(), vec![uri.to_owned()]);
+
+    // The child sends updates of the subscribed resource (and logs, which a listener never gets).
+    let (_, toggled) = client
+        .request(
+            json!(2),
+            "tools/call",
+            json!({"name": "toggle-subscriber-updates", "arguments": {}}),
+        )
+        .await;
+    assert!(toggled.get("result").is_some(), "{toggled}");
+    let update = events.next().await.unwrap();
+    assert_eq!(
+        update["method"], "notifications/resources/updated",
+        "{update}"
+    );
+    assert_eq!(update["params"]["uri"], uri);
+    assert_eq!(
+        update["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"],
+        "listen-1"
+    );
+    // Closing the stream ends the subscription: the child is unsubscribed.
+    drop(events);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !upstream.subscribed_uris().is_empty() {
+        assert!(Instant::now() < deadline, "still subscribed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     served.bridge.stop().await;
 }
 

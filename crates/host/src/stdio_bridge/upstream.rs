@@ -88,8 +88,33 @@ struct StatelessExchange {
 
 #[derive(Default)]
 struct SessionSinks {
-    /// The session's standalone `GET` stream, when open.
+    /// The session's standalone `GET` stream, when open (a listener's stream).
     get_stream: Option<mpsc::UnboundedSender<Value>>,
+    /// Set for a stateless client's `subscriptions/listen` stream: what it gets.
+    listen: Option<ListenFilter>,
+}
+
+/// What a `subscriptions/listen` stream opted in to (and the bridge agreed to).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct ListenFilter {
+    /// The listen request's id: every notification on the stream names it.
+    pub(crate) subscription_id: Value,
+    pub(crate) tools_list_changed: bool,
+    pub(crate) prompts_list_changed: bool,
+    pub(crate) resources_list_changed: bool,
+}
+
+impl ListenFilter {
+    fn wants(&self, method: &str) -> bool {
+        match method {
+            "notifications/tools/list_changed" => self.tools_list_changed,
+            "notifications/prompts/list_changed" => self.prompts_list_changed,
+            "notifications/resources/list_changed" => self.resources_list_changed,
+            // Only reaches a listener that asked for the URI.
+            "notifications/resources/updated" => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -238,6 +263,46 @@ impl Upstream {
     /// Requests sent to the child and not answered yet.
     pub(crate) fn pending_requests(&self) -> usize {
         self.routing.lock().pending.len()
+    }
+
+    /// A stateless client's `subscriptions/listen` stream under routing key `key`: the
+    /// notifications `filter` and `uris` name, until [`Upstream::remove_session`]. The child is
+    /// subscribed to the URIs nobody followed yet.
+    pub(crate) fn open_listen(
+        &self,
+        key: SessionId,
+        filter: ListenFilter,
+        uris: &[String],
+    ) -> mpsc::UnboundedReceiver<Value> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut new_uris = Vec::new();
+        {
+            let mut routing = self.routing.lock();
+            routing.sessions.insert(
+                key.clone(),
+                SessionSinks {
+                    get_stream: Some(tx),
+                    listen: Some(filter),
+                },
+            );
+            for uri in uris {
+                let followers = routing.subscriptions.entry(uri.clone()).or_default();
+                if followers.is_empty() {
+                    new_uris.push(uri.clone());
+                }
+                followers.insert(key.clone());
+            }
+        }
+        for uri in new_uris {
+            self.notify_child_request("resources/subscribe", json!({ "uri": uri }));
+        }
+        rx
+    }
+
+    /// URIs the child is subscribed to for someone.
+    #[cfg(test)]
+    pub(crate) fn subscribed_uris(&self) -> Vec<String> {
+        self.routing.lock().subscriptions.keys().cloned().collect()
     }
 
     /// Opens (or replaces) the session's standalone stream.
@@ -1115,14 +1180,15 @@ impl Upstream {
                     .unwrap_or("");
                 if let Some(sessions) = routing.subscriptions.get(uri) {
                     for session in sessions {
-                        deliver_to_session(&routing, session, message.clone(), false);
+                        deliver_notification(&routing, session, &method, &message);
                     }
                 }
             }
             _ => {
-                // list_changed, logging messages and anything else: every session.
+                // list_changed, logging messages and anything else: every session (and the
+                // listeners that asked for it).
                 for session in routing.sessions.keys() {
-                    deliver_to_session(&routing, session, message.clone(), false);
+                    deliver_notification(&routing, session, &method, &message);
                 }
             }
         }
@@ -1221,6 +1287,34 @@ impl Upstream {
                 INTERNAL_ERROR,
                 &message,
             )));
+        }
+    }
+}
+
+/// An unsolicited notification for a session, or for a listener if it opted in to it (with
+/// the listen request's id in `_meta`, as 2026-07-28 wants).
+fn deliver_notification(routing: &Routing, session: &SessionId, method: &str, message: &Value) {
+    let listen = routing
+        .sessions
+        .get(session)
+        .and_then(|sinks| Some((sinks.listen.as_ref()?, sinks.get_stream.as_ref()?)));
+    match listen {
+        Some((filter, stream)) => {
+            if filter.wants(method) {
+                let mut message = message.clone();
+                if !message.get("params").is_some_and(Value::is_object) {
+                    message["params"] = json!({});
+                }
+                if !message["params"].get("_meta").is_some_and(Value::is_object) {
+                    message["params"]["_meta"] = json!({});
+                }
+                message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] =
+                    filter.subscription_id.clone();
+                let _ = stream.send(message);
+            }
+        }
+        None => {
+            deliver_to_session(routing, session, message.clone(), false);
         }
     }
 }
