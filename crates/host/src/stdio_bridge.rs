@@ -22,10 +22,11 @@
 //! child (initialized with the first client's context if no session came first), each request
 //! under an ephemeral routing key, its progress on its own SSE response, and the child's
 //! questions (sampling, elicitation, roots) turned into `input_required` answers that the client
-//! retries with its input. In per-session mode, where a child belongs to a session, stateless
+//! retries with its input; `subscriptions/listen` streams get the child's change notifications
+//! they asked for. In per-session mode, where a child belongs to a session, stateless
 //! requests go to one extra child kept for all stateless clients, stopped after
-//! [`STATELESS_CHILD_IDLE`] without requests (a child per request would start a process for
-//! every call). No session is opened for them; the host's session registry counts a stateless
+//! [`STATELESS_CHILD_IDLE`] without requests or listeners (a child per request would start a
+//! process for every call). No session is opened for them; the host's session registry counts a stateless
 //! client by its `Mcp-Proxy-Instance`, as for the memory target.
 //!
 //! HTTP (streamable HTTP, session revisions 2024-11-05 to 2025-11-25): `POST` answers a request
@@ -244,7 +245,9 @@ impl StdioBridge {
                 let idle_child = {
                     let mut slot = bridge.stateless_child.lock();
                     let expired = slot.as_ref().is_some_and(|(child, last_used)| {
-                        last_used.elapsed() >= idle && child.pending_requests() == 0
+                        last_used.elapsed() >= idle
+                            && child.pending_requests() == 0
+                            && !child.has_listeners()
                     });
                     match slot.as_ref() {
                         None => return,

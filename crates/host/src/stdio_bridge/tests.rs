@@ -1293,32 +1293,48 @@ async fn an_input_required_that_is_never_retried_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_session_mode_keeps_one_child_for_stateless_clients() {
     let served = serve(ShareMode::PerSession).await;
+    // Short idle time from the start: the listen stream keeps the child up meanwhile.
+    served
+        .bridge
+        .stateless_idle_ms
+        .store(300, Ordering::Relaxed);
     let client = Stateless::new(&served.url, json!({}));
-    let echo = |text: &str| json!({"name": "echo", "arguments": {"message": text}});
-    let (_, first) = client.request(json!(1), "tools/call", echo("one")).await;
-    assert_eq!(echo_text(&first), "Echo: one");
+    let listening = client
+        .post(
+            json!("l"),
+            "subscriptions/listen",
+            json!({"notifications": {"toolsListChanged": true}}),
+        )
+        .await;
+    let mut listen_events = SseReader::new(listening);
+    let acknowledged = listen_events.next().await.unwrap();
+    assert_eq!(
+        acknowledged["method"],
+        "notifications/subscriptions/acknowledged"
+    );
     let pid = served
         .bridge
         .stateless_child_pid()
         .expect("a child for stateless clients");
+    let echo = |text: &str| json!({"name": "echo", "arguments": {"message": text}});
+    let (_, first) = client.request(json!(1), "tools/call", echo("one")).await;
+    assert_eq!(echo_text(&first), "Echo: one");
     let (_, second) = client.request(json!(2), "tools/call", echo("two")).await;
     assert_eq!(echo_text(&second), "Echo: two");
-    assert_eq!(
-        served.bridge.stateless_child_pid(),
-        Some(pid),
-        "the same child"
-    );
-    assert_eq!(served.bridge.child_pids(), vec![pid]);
+    assert_eq!(served.bridge.child_pids(), vec![pid], "the same child");
     // A session still gets a child of its own.
     let session = Session::open(&served.url, json!({})).await;
     let (_, answer) = session.request(json!(1), "tools/call", echo("s")).await;
     assert_eq!(echo_text(&answer), "Echo: s");
     assert_eq!(served.bridge.child_pids().len(), 2);
-    // Idle, the stateless clients' child is stopped.
-    served
-        .bridge
-        .stateless_idle_ms
-        .store(300, Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(
+        served.bridge.stateless_child_pid(),
+        Some(pid),
+        "kept while a listener is on it"
+    );
+    // Without requests or listeners, the stateless clients' child is stopped.
+    drop(listen_events);
     let deadline = Instant::now() + Duration::from_secs(15);
     while served.bridge.stateless_child_pid().is_some() {
         assert!(Instant::now() < deadline, "the idle child was not stopped");

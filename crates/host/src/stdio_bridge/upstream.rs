@@ -299,6 +299,15 @@ impl Upstream {
         rx
     }
 
+    /// Whether a stateless client's listen stream is open on this child.
+    pub(crate) fn has_listeners(&self) -> bool {
+        self.routing
+            .lock()
+            .sessions
+            .values()
+            .any(|sinks| sinks.listen.is_some())
+    }
+
     /// URIs the child is subscribed to for someone.
     #[cfg(test)]
     pub(crate) fn subscribed_uris(&self) -> Vec<String> {
