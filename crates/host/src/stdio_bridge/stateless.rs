@@ -20,7 +20,8 @@
 //! - Other requests go to the child (client context stripped: the child was initialized once)
 //!   and their answer comes back as JSON, or as an SSE stream when progress comes first;
 //!   results get `resultType` and, when cacheable, caching hints. The child's questions
-//!   (sampling, elicitation, roots) become `input_required` answers (see `upstream`).
+//!   (sampling, elicitation, roots) become `input_required` answers (see `upstream`); its log
+//!   messages go on the streams of the running requests whose `_meta` log level admits them.
 //! - A method not found is 404, notifications are 202 (and dropped: a stateless client cancels
 //!   by closing its response, which cancels the child's request), a JSON-RPC response is 400,
 //!   a batch is 400; `ping`, `logging/setLevel` and `resources/(un)subscribe` are not served

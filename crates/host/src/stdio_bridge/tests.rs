@@ -1253,6 +1253,48 @@ async fn a_listen_stream_gets_what_it_asked_for_until_it_closes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_messages_go_to_the_stateless_requests_that_asked() {
+    let served = serve(ShareMode::Shared).await;
+    let client = Stateless::new(&served.url, json!({}));
+    let session = Session::open(&served.url, json!({})).await;
+    let long = |log_level: Option<&str>| {
+        let mut params = json!({"name": "trigger-long-running-operation",
+                                "arguments": {"duration": 1.5, "steps": 1}});
+        if let Some(level) = log_level {
+            params["_meta"] = json!({ "io.modelcontextprotocol/logLevel": level });
+        }
+        params
+    };
+    let toggle_logging = async {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // The child logs one message at once (a random level), then every 5 s.
+        session
+            .request(
+                json!(1),
+                "tools/call",
+                json!({"name": "toggle-simulated-logging", "arguments": {}}),
+            )
+            .await
+    };
+    let ((asked, asked_answer), (quiet, quiet_answer), _) = tokio::join!(
+        client.request(json!(1), "tools/call", long(Some("debug"))),
+        client.request(json!(2), "tools/call", long(None)),
+        toggle_logging,
+    );
+    assert_eq!(asked_answer["result"]["resultType"], "complete");
+    assert_eq!(quiet_answer["result"]["resultType"], "complete");
+    let logs = |related: &[Value]| {
+        related
+            .iter()
+            .filter(|m| m["method"] == "notifications/message")
+            .count()
+    };
+    assert_eq!(logs(&asked), 1, "{asked:?}");
+    assert_eq!(logs(&quiet), 0, "{quiet:?}");
+    served.bridge.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_input_required_that_is_never_retried_expires() {
     let served = serve(ShareMode::Shared).await;
     let upstream = served.bridge.shared.clone().unwrap();

@@ -84,6 +84,26 @@ struct StatelessExchange {
     /// The child's answer, when it came while the exchange was parked: the retry gets it.
     finished: Option<Value>,
     next_input: u64,
+    /// The request's `_meta` log level (as a severity): the child's log messages at least that
+    /// severe go on the request's stream while it runs. `None`: no log messages.
+    log_level: Option<usize>,
+}
+
+/// Log levels, least severe first.
+const LOG_LEVELS: &[&str] = &[
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
+fn log_severity(level: Option<&Value>) -> Option<usize> {
+    let level = level?.as_str()?;
+    LOG_LEVELS.iter().position(|l| *l == level)
 }
 
 #[derive(Default)]
@@ -604,11 +624,12 @@ impl Upstream {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_owned();
-        let capabilities = message
-            .pointer("/params/_meta")
+        let meta = message.pointer("/params/_meta");
+        let capabilities = meta
             .and_then(|meta| meta.get(META_CLIENT_CAPABILITIES))
             .cloned()
             .unwrap_or_else(|| json!({}));
+        let log_level = log_severity(meta.and_then(|meta| meta.get(META_LOG_LEVEL)));
         strip_stateless_params(&mut message);
         let key: SessionId = Arc::from(format!("stateless-{}", uuid::Uuid::new_v4().simple()));
         self.routing.lock().stateless.insert(
@@ -620,6 +641,7 @@ impl Upstream {
                 parked: None,
                 finished: None,
                 next_input: 0,
+                log_level,
             },
         );
         match self.send_request(Some(key.clone()), message, reply.clone()) {
@@ -1199,6 +1221,9 @@ impl Upstream {
                 for session in routing.sessions.keys() {
                     deliver_notification(&routing, session, &method, &message);
                 }
+                if method == "notifications/message" {
+                    deliver_log_to_stateless_requests(&routing, &message);
+                }
             }
         }
     }
@@ -1300,6 +1325,30 @@ impl Upstream {
     }
 }
 
+/// A log message of the child, on the streams of the stateless requests running now that
+/// asked for messages of its level (2026-07-28 sends log messages only to such requests).
+fn deliver_log_to_stateless_requests(routing: &Routing, message: &Value) {
+    let Some(severity) = log_severity(message.pointer("/params/level")) else {
+        return;
+    };
+    for (key, exchange) in &routing.stateless {
+        let wanted = exchange.parked.is_none()
+            && exchange
+                .log_level
+                .is_some_and(|minimum| severity >= minimum);
+        if !wanted {
+            continue;
+        }
+        let pending = routing
+            .pending
+            .values()
+            .find(|p| p.session.as_ref() == Some(key));
+        if let Some(pending) = pending {
+            let _ = pending.reply.send(Outgoing::Related(message.clone()));
+        }
+    }
+}
+
 /// An unsolicited notification for a session, or for a listener if it opted in to it (with
 /// the listen request's id in `_meta`, as 2026-07-28 wants).
 fn deliver_notification(routing: &Routing, session: &SessionId, method: &str, message: &Value) {
@@ -1371,7 +1420,7 @@ fn deliver_to_session(
 pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
 pub(crate) const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
 pub(crate) const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
+pub(crate) const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
 
 /// What the child (initialized once, in a session revision) must not see of a stateless
 /// request: the per-request client context (the child got one at its initialize) and the
