@@ -16,18 +16,18 @@
 //! one from the cached handshake, sessions carry on, and requests that were in flight get a
 //! JSON-RPC error saying the server restarted.
 //!
-//! Stateless clients (revision 2026-07-28: no `initialize`, the client context in each request's
-//! `_meta`, `server/discover`) are served too, request by request (module `stateless`, with the
-//! wire details): by the shared
-//! child (initialized with the first client's context if no session came first), each request
-//! under an ephemeral routing key, its progress on its own SSE response, and the child's
-//! questions (sampling, elicitation, roots) turned into `input_required` answers that the client
-//! retries with its input; `subscriptions/listen` streams get the child's change notifications
-//! they asked for. In per-session mode, where a child belongs to a session, stateless
-//! requests go to one extra child kept for all stateless clients, stopped after
-//! [`STATELESS_CHILD_IDLE`] without requests or listeners (a child per request would start a
-//! process for every call). No session is opened for them; the host's session registry counts a stateless
-//! client by its `Mcp-Proxy-Instance`, as for the memory target.
+//! Stateless clients (revision 2026-07-28: no `initialize`, the client context in each
+//! request's `_meta`, `server/discover`) are served too, request by request (module `stateless`
+//! has the wire details): by the shared child (initialized with the first client's context if
+//! no session came first), each request under an ephemeral routing key, its progress and log
+//! messages on its own response, and the child's questions (sampling, elicitation, roots)
+//! turned into `input_required` answers that the client retries with its input;
+//! `subscriptions/listen` streams get the child's change notifications they asked for. In
+//! per-session mode, where a child belongs to a session, stateless requests go to one extra
+//! child kept for all stateless clients, stopped after [`STATELESS_CHILD_IDLE`] without
+//! requests or listeners (a child per request would start a process for every call). No
+//! session is opened for them; the host's session registry counts a stateless client by its
+//! `Mcp-Proxy-Instance`, as for the memory target.
 //!
 //! HTTP (streamable HTTP, session revisions 2024-11-05 to 2025-11-25): `POST` answers a request
 //! as plain JSON when its answer comes first (within a second) or the client accepts only JSON,
