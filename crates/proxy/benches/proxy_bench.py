@@ -19,8 +19,11 @@ How the comparison is kept fair (each point was measured, not assumed):
   (Python) keep a CPU busy for up to milliseconds after they have answered (GC, stream
   teardown), and on a small machine that lands on whichever call comes next. A proxied call
   needs one more process scheduled than a direct one, so it suffered more: against
-  server-everything our proxy's added p99 was +3 ms in the rotation, -0.6 to +1 ms in a round
-  of its own (that server's own p99 is its 4-9 ms scavenges, so this figure is noisy).
+  server-everything our proxy's added p99 was +3 ms in the rotation; in a round of its own it
+  ranged from -0.6 to +1.8 ms over fifteen runs, median +0.5 ms. That server's own p99 is its
+  garbage collector (a 4-9 ms scavenge every ~65 calls, its event store keeping every answer),
+  so on that server the added p99 is a difference of two GC pauses and noisy; more
+  --iterations narrow it.
 - The order inside a round is shuffled because a server's own after-work (the Node server's
   scavenges run as tasks right after a response) falls on the call that follows; a fixed order
   would give it to the same client every time.
