@@ -5,7 +5,9 @@
 //! 2. create_entities throughput from 10 concurrent writers on one shared store, as the daemon's
 //!    sessions share it (goal: >= 5,000 entities/s, no lock errors).
 //! 3. The same searches on 10k entities against the reference `@modelcontextprotocol/
-//!    server-memory` over stdio JSON-RPC, side by side (goal: >= 100x faster).
+//!    server-memory` over stdio JSON-RPC, side by side (goal: >= 100x faster): the store alone,
+//!    then end to end through the built daemon from the same raw JSON-RPC client (session and
+//!    stateless revisions).
 //! 4. `memory_http.py`: the same end to end through the real daemon over HTTP (when a
 //!    `mcp-session-manager` binary is built; release if there is one).
 //!
@@ -365,6 +367,284 @@ fn versus_reference(dir: &Path, words: &[String]) {
         "  same answers: {} (hits ours {our_hits}, reference {their_hits})",
         our_hits == their_hits
     );
+    daemon_versus_reference(dir, &qs, &theirs, their_hits);
+}
+
+/// The same queries end to end through the real daemon, from this same process: a raw
+/// JSON-RPC client on a keep-alive HTTP/1.1 connection, as the reference above gets raw JSON-RPC
+/// on its stdin. Both sides thus pay their own transport and protocol layers and nothing else.
+fn daemon_versus_reference(dir: &Path, qs: &[String], theirs: &[Duration], their_hits: usize) {
+    let Some(bin) = built_manager() else {
+        println!("  no mcp-session-manager binary built: end-to-end comparison skipped");
+        return;
+    };
+    let project = dir.join("project-10k");
+    std::fs::create_dir_all(project.join(".claude")).expect("project dir");
+    std::fs::copy(dir.join("ours-10k.db"), project.join(".claude/memory.db")).expect("copy DB");
+    let daemon = match Daemon::start(&bin, dir) {
+        Ok(d) => d,
+        Err(e) => {
+            println!("  cannot start the daemon ({e}): end-to-end comparison skipped");
+            return;
+        }
+    };
+    for (mode, stateless) in [
+        ("session 2025-11-25", false),
+        ("stateless 2026-07-28", true),
+    ] {
+        let mut client = match HttpClient::connect(&daemon, &project, stateless) {
+            Ok(c) => c,
+            Err(e) => {
+                println!("  {mode}: cannot connect ({e})");
+                continue;
+            }
+        };
+        // Warm the connection and the store cache, as the reference's first call warmed its.
+        let _ = client.search(&qs[0]);
+        let mut ours = Vec::with_capacity(qs.len() * 5);
+        let mut our_hits = 0;
+        for round in 0..5 {
+            for q in qs {
+                let start = Instant::now();
+                let answer = client.search(q).expect("daemon search_nodes");
+                ours.push(start.elapsed());
+                if round == 0 {
+                    our_hits += answer["result"]["structuredContent"]["entities"]
+                        .as_array()
+                        .map_or(0, Vec::len);
+                }
+            }
+        }
+        ours.sort();
+        let (ours_p50, theirs_p50) = (percentile(&ours, 0.5), percentile(theirs, 0.5));
+        println!(
+            "  end to end, {mode} over HTTP vs reference over stdio, same raw JSON-RPC client: ours p50 {:.3} ms p99 {:.3} ms | {:.0}x faster  [goal >= 100x]; same answers: {}",
+            ms(ours_p50),
+            ms(percentile(&ours, 0.99)),
+            theirs_p50.as_secs_f64() / ours_p50.as_secs_f64(),
+            our_hits == their_hits,
+        );
+    }
+}
+
+/// `target/release/mcp-session-manager` when built, else the debug one.
+fn built_manager() -> Option<PathBuf> {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
+    ["release", "debug"]
+        .iter()
+        .map(|profile| target.join(profile).join("mcp-session-manager"))
+        .find(|p| p.is_file())
+}
+
+/// A headless daemon on ephemeral ports with its own state dir, stopped on drop.
+struct Daemon {
+    child: std::process::Child,
+    port: u16,
+    token: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+impl Daemon {
+    fn start(bin: &Path, dir: &Path) -> std::io::Result<Daemon> {
+        let state = dir.join("state");
+        std::fs::create_dir_all(&state)?;
+        let port = free_port();
+        std::fs::write(
+            state.join("config.toml"),
+            format!(
+                "[manager]\nport = {}\n\n[targets.memory]\nbuiltin = \"memory\"\nport = {port}\n",
+                free_port()
+            ),
+        )?;
+        let child = Command::new(bin)
+            .arg("daemon")
+            .env("MCP_SESSION_MANAGER_HOME", &state)
+            .env("HOME", dir)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut daemon = Daemon {
+            child,
+            port,
+            token: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() > deadline || daemon.child.try_wait()?.is_some() {
+                return Err(std::io::Error::other("the daemon did not come up"));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        daemon.token = std::fs::read_to_string(state.join("token"))?
+            .trim()
+            .to_owned();
+        Ok(daemon)
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The leanest MCP client over streamable HTTP (JSON responses): one keep-alive connection,
+/// one request in flight, no SDK in between.
+struct HttpClient {
+    stream: BufReader<std::net::TcpStream>,
+    headers: String,
+    next_id: u64,
+    stateless: bool,
+}
+
+impl HttpClient {
+    fn connect(daemon: &Daemon, project: &Path, stateless: bool) -> std::io::Result<HttpClient> {
+        let stream = std::net::TcpStream::connect(("127.0.0.1", daemon.port))?;
+        stream.set_nodelay(true)?;
+        let version = if stateless {
+            "2026-07-28"
+        } else {
+            "2025-11-25"
+        };
+        let mut client = HttpClient {
+            stream: BufReader::new(stream),
+            headers: format!(
+                "Host: 127.0.0.1:{}\r\nAuthorization: Bearer {}\r\nMcp-Project-Path: {}\r\nAccept: application/json, text/event-stream\r\nContent-Type: application/json\r\nMCP-Protocol-Version: {version}\r\n",
+                daemon.port,
+                daemon.token,
+                project.display()
+            ),
+            next_id: 0,
+            stateless,
+        };
+        if !stateless {
+            let (session, _) = client.post(&serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+                "params": {"protocolVersion": version, "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}}))?;
+            let session = session.ok_or_else(|| std::io::Error::other("no Mcp-Session-Id"))?;
+            client
+                .headers
+                .push_str(&format!("Mcp-Session-Id: {session}\r\n"));
+            client.post(
+                &serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+            )?;
+        }
+        Ok(client)
+    }
+
+    fn search(&mut self, query: &str) -> std::io::Result<serde_json::Value> {
+        self.next_id += 1;
+        let mut request = serde_json::json!({"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call",
+            "params": {"name": "search_nodes", "arguments": {"query": query}}});
+        if self.stateless {
+            // What a 2026-07-28 request carries instead of a session's handshake.
+            request["params"]["_meta"] = serde_json::json!({
+                "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                "io.modelcontextprotocol/clientCapabilities": {},
+                "io.modelcontextprotocol/clientInfo": {"name": "bench", "version": "1"},
+            });
+        }
+        Ok(self.post(&request)?.1)
+    }
+
+    /// One POST; the answer's `Mcp-Session-Id` and its JSON body (`null` for a 202).
+    fn post(
+        &mut self,
+        message: &serde_json::Value,
+    ) -> std::io::Result<(Option<String>, serde_json::Value)> {
+        let body = message.to_string();
+        // 2026-07-28 requests name their method (and tool) in headers too.
+        let routing = match (self.stateless, message["method"].as_str()) {
+            (true, Some(method)) => match message["params"]["name"].as_str() {
+                Some(name) => format!("Mcp-Method: {method}\r\nMcp-Name: {name}\r\n"),
+                None => format!("Mcp-Method: {method}\r\n"),
+            },
+            _ => String::new(),
+        };
+        let request = format!(
+            "POST /mcp HTTP/1.1\r\n{}{routing}Content-Length: {}\r\n\r\n{body}",
+            self.headers,
+            body.len()
+        );
+        self.stream.get_mut().write_all(request.as_bytes())?;
+        let (mut status, mut session, mut length, mut chunked) =
+            (String::new(), None, 0usize, false);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if self.stream.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::other("the daemon closed the connection"));
+            }
+            let header = line.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if status.is_empty() {
+                status = header.to_owned();
+            } else if let Some((name, value)) = header.split_once(':') {
+                match name.to_ascii_lowercase().as_str() {
+                    "content-length" => length = value.trim().parse().unwrap_or(0),
+                    "mcp-session-id" => session = Some(value.trim().to_owned()),
+                    "transfer-encoding" => chunked = value.trim().eq_ignore_ascii_case("chunked"),
+                    _ => {}
+                }
+            }
+        }
+        let body = if chunked {
+            self.read_chunked()?
+        } else {
+            let mut body = vec![0; length];
+            std::io::Read::read_exact(&mut self.stream, &mut body)?;
+            body
+        };
+        if !(status.contains(" 200 ") || status.contains(" 202 ")) {
+            return Err(std::io::Error::other(format!(
+                "{status}: {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        let answer = match body.first() {
+            None => serde_json::Value::Null,
+            Some(b'{') => serde_json::from_slice(&body)?,
+            // An SSE answer: its last `data:` line.
+            Some(_) => {
+                let text = String::from_utf8_lossy(&body);
+                let data = text
+                    .lines()
+                    .filter_map(|l| l.strip_prefix("data:"))
+                    .rfind(|d| !d.trim().is_empty())
+                    .unwrap_or("null");
+                serde_json::from_str(data.trim())?
+            }
+        };
+        Ok((session, answer))
+    }
+
+    fn read_chunked(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim(), 16)
+                .map_err(|_| std::io::Error::other(format!("bad chunk size {line:?}")))?;
+            let start = body.len();
+            body.resize(start + size + 2, 0);
+            std::io::Read::read_exact(&mut self.stream, &mut body[start..])?;
+            body.truncate(start + size);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
+    }
 }
 
 /// The end-to-end part (`memory_http.py`): through the real daemon over HTTP, beside the
