@@ -424,6 +424,20 @@ fn daemon_versus_reference(dir: &Path, qs: &[String], theirs: &[Duration], their
             theirs_p50.as_secs_f64() / ours_p50.as_secs_f64(),
             our_hits == their_hits,
         );
+        if !stateless {
+            let mut pings: Vec<Duration> = (0..300)
+                .map(|_| {
+                    let start = Instant::now();
+                    client.ping().expect("daemon ping");
+                    start.elapsed()
+                })
+                .collect();
+            pings.sort();
+            println!(
+                "    of which HTTP + MCP session routing alone (a `ping` round trip): p50 {:.3} ms",
+                ms(percentile(&pings, 0.5))
+            );
+        }
     }
 }
 
@@ -553,6 +567,12 @@ impl HttpClient {
             });
         }
         Ok(self.post(&request)?.1)
+    }
+
+    fn ping(&mut self) -> std::io::Result<()> {
+        self.next_id += 1;
+        let request = serde_json::json!({"jsonrpc": "2.0", "id": self.next_id, "method": "ping"});
+        self.post(&request).map(drop)
     }
 
     /// One POST; the answer's `Mcp-Session-Id` and its JSON body (`null` for a 202).
