@@ -32,6 +32,9 @@ impl From<StoreError> for MemoryApiError {
 #[derive(Clone)]
 pub struct MemoryBackend {
     stores: Arc<StoreRegistry>,
+    /// Graph changes, shared by every memory session so a write reaches the subscribers of
+    /// other sessions on the same DB.
+    changes: crate::memory::GraphChanges,
 }
 
 impl MemoryBackend {
@@ -41,6 +44,7 @@ impl MemoryBackend {
         let home = msm_core::state_dir::home_dir().unwrap_or_else(|| state_dir.root().to_owned());
         MemoryBackend {
             stores: Arc::new(StoreRegistry::new(home, state_dir.memory_dbs_path())),
+            changes: crate::memory::GraphChanges::new(),
         }
     }
 
@@ -108,9 +112,11 @@ fn page_json(page: &GraphPage) -> Value {
 }
 
 /// Makes one memory MCP handler per session (and per stateless request), all on the host's
-/// one registry.
+/// one registry and one channel of graph changes.
 pub(crate) fn memory_handler_factory(
     backend: MemoryBackend,
 ) -> impl Fn() -> crate::memory::MemoryService + Send + Sync + 'static {
-    move || crate::memory::MemoryService::new(backend.stores.clone())
+    move || {
+        crate::memory::MemoryService::with_changes(backend.stores.clone(), backend.changes.clone())
+    }
 }

@@ -2,12 +2,23 @@
 //! (same names, input schemas, result shapes and error behaviour) over the per-project SQLite
 //! stores of [`msm_memory::StoreRegistry`].
 //!
+//! Like the reference it also serves the resource `memory://knowledge-graph` (the whole graph
+//! as indented JSON, `resources/list` and `resources/read`) with `resources/subscribe`: after a
+//! successful mutating tool call every subscribed session on the same DB (not only the writer,
+//! as the daemon is shared) gets `notifications/resources/updated` (see [`resource`]).
+//! Stateless 2026-07-28 requests can list and read it; that revision has no subscriptions.
+//!
 //! It does not know how it is reached: the project comes from the `Mcp-Project-Path` header of
 //! the `http::request::Parts` that rmcp's HTTP transport puts into the request's extensions,
 //! and is simply absent (home DB) in-process.
 
+mod resource;
 mod schemas;
 
+pub use resource::GraphChanges;
+use resource::{RESOURCE_URI, Subscription, knowledge_graph_resource};
+
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use msm_memory::{
@@ -18,9 +29,11 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::ToolCallContext;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Extensions,
-    Implementation, ListToolsResult, PaginatedRequestParams, ProtocolVersion, ResultType,
-    ServerCapabilities, ServerConfig, Tool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
+    Extensions, Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceContents, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, Tool,
+    UnsubscribeRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
@@ -44,10 +57,13 @@ const TOOL_ORDER: [&str; 9] = [
 const RMCP_ARGUMENT_ERROR: &str = "failed to deserialize parameters: ";
 
 /// The memory target's MCP handler. Cheap to clone: one per session (or stateless request),
-/// all sharing one registry of stores.
+/// all sharing one registry of stores and one channel of graph changes; the clones of one
+/// instance share its session's resource subscription.
 #[derive(Clone)]
 pub struct MemoryService {
     registry: Arc<StoreRegistry>,
+    changes: GraphChanges,
+    subscription: Arc<Subscription>,
     tool_router: ToolRouter<MemoryService>,
 }
 
@@ -247,31 +263,70 @@ fn to_value(v: &impl Serialize) -> Result<Value, ErrorData> {
 
 #[tool_router]
 impl MemoryService {
-    /// A handler over `registry`'s stores (the host keeps one registry for every session).
+    /// A handler over `registry`'s stores whose graph changes reach only its own session's
+    /// subscription (in-process use and tests).
     pub fn new(registry: Arc<StoreRegistry>) -> MemoryService {
+        MemoryService::with_changes(registry, GraphChanges::new())
+    }
+
+    /// A handler over `registry`'s stores (the host keeps one registry for every session) that
+    /// announces its writes on, and forwards to its subscribed client, the `changes` shared by
+    /// every session of the host.
+    pub fn with_changes(registry: Arc<StoreRegistry>, changes: GraphChanges) -> MemoryService {
         MemoryService {
             registry,
+            changes,
+            subscription: Arc::default(),
             tool_router: Self::tool_router(),
         }
     }
 
-    /// Runs `op` on the session's store (off the async threads) and turns its answer into the
-    /// tool's result; a store error is a tool error (`isError`), as the reference reports it.
+    /// Runs `op` on the session's store (off the async threads), then, when it succeeded and
+    /// `mutates`, announces the DB changed; a store error is a tool error (`isError`), as the
+    /// reference reports it.
+    async fn run_store<T: Send + 'static>(
+        &self,
+        extensions: &Extensions,
+        mutates: bool,
+        op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<Result<T, StoreError>, ErrorData> {
+        let registry = self.registry.clone();
+        let project = project_path(extensions);
+        let outcome = tokio::task::spawn_blocking(move || {
+            let store = registry.store_for_project(project.as_deref())?;
+            Ok((op(&store)?, store.path().to_owned()))
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?;
+        Ok(outcome.map(|(value, db)| {
+            if mutates {
+                self.changes.announce(&db);
+            }
+            value
+        }))
+    }
+
+    /// [`Self::run_store`] for a tool that only reads.
     async fn run_tool<T: Send + 'static>(
         &self,
         extensions: &Extensions,
         op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
         answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
     ) -> Result<CallToolResult, ErrorData> {
-        let registry = self.registry.clone();
-        let project = project_path(extensions);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let store = registry.store_for_project(project.as_deref())?;
-            op(&store)
-        })
-        .await
-        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?;
-        match outcome {
+        match self.run_store(extensions, false, op).await? {
+            Ok(value) => answer(value),
+            Err(e) => Ok(tool_error(e.to_string())),
+        }
+    }
+
+    /// [`Self::run_store`] for a tool that writes: its success notifies the subscribers.
+    async fn run_write_tool<T: Send + 'static>(
+        &self,
+        extensions: &Extensions,
+        op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
+        answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
+    ) -> Result<CallToolResult, ErrorData> {
+        match self.run_store(extensions, true, op).await? {
             Ok(value) => answer(value),
             Err(e) => Ok(tool_error(e.to_string())),
         }
@@ -291,7 +346,7 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let entities: Vec<Entity> = args.entities.into_iter().map(Into::into).collect();
-        self.run_tool(
+        self.run_write_tool(
             &extensions,
             move |s| s.create_entities(&entities),
             |created| {
@@ -316,7 +371,7 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let relations: Vec<Relation> = args.relations.into_iter().map(Into::into).collect();
-        self.run_tool(
+        self.run_write_tool(
             &extensions,
             move |s| s.create_relations(&relations),
             |created| {
@@ -348,7 +403,7 @@ impl MemoryService {
                 contents: a.contents,
             })
             .collect();
-        self.run_tool(
+        self.run_write_tool(
             &extensions,
             move |s| s.add_observations(&additions),
             |added| {
@@ -373,7 +428,7 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let names = args.entity_names;
-        self.run_tool(
+        self.run_write_tool(
             &extensions,
             move |s| s.delete_entities(&names),
             |()| Ok(message_result("Entities deleted successfully")),
@@ -402,7 +457,7 @@ impl MemoryService {
                 observations: d.observations,
             })
             .collect();
-        self.run_tool(
+        self.run_write_tool(
             &extensions,
             move |s| s.delete_observations(&deletions),
             |()| Ok(message_result("Observations deleted successfully")),
@@ -424,7 +479,7 @@ impl MemoryService {
         extensions: Extensions,
     ) -> Result<CallToolResult, ErrorData> {
         let relations: Vec<Relation> = args.relations.into_iter().map(Into::into).collect();
-        self.run_tool(
+        self.run_write_tool(
             &extensions,
             move |s| s.delete_relations(&relations),
             |()| Ok(message_result("Relations deleted successfully")),
@@ -502,11 +557,17 @@ impl MemoryService {
 
 impl ServerHandler for MemoryService {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("memory-server", msm_core::VERSION))
-            .with_instructions(
-                "A knowledge graph memory (entities, relations, observations), one per project.",
-            )
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .build(),
+        )
+        .with_server_info(Implementation::new("memory-server", msm_core::VERSION))
+        .with_instructions(
+            "A knowledge graph memory (entities, relations, observations), one per project.",
+        )
     }
 
     async fn list_tools(
@@ -514,9 +575,7 @@ impl ServerHandler for MemoryService {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
-        let cache_hints = context
-            .protocol_version()
-            .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28);
+        let cache_hints = is_2026_or_later(&context);
         Ok(ListToolsResult {
             result_type: Some(ResultType::COMPLETE),
             tools: self.tools_in_order(),
@@ -529,6 +588,84 @@ impl ServerHandler for MemoryService {
 
     fn get_tool(&self, name: &str) -> Option<Tool> {
         self.tool_router.get(name).cloned()
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let mut result = ListResourcesResult::with_all_items(vec![knowledge_graph_resource()]);
+        if is_2026_or_later(&context) {
+            result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Public);
+        }
+        Ok(result)
+    }
+
+    /// Reads the session's project graph, as the reference does: `JSON.stringify(graph, null,
+    /// 2)`; an unknown URI is the reference's invalid-params error.
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        if request.uri != RESOURCE_URI {
+            return Err(unknown_resource(&request.uri));
+        }
+        let graph = self
+            .run_store(&context.extensions, false, |s| s.read_graph())
+            .await?
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let text = serde_json::to_string_pretty(&WireGraph::from(graph))
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let contents = ResourceContents::TextResourceContents {
+            uri: request.uri,
+            mime_type: Some("application/json".to_owned()),
+            text,
+            meta: None,
+        };
+        let mut result = ReadResourceResult::new(vec![contents]);
+        if is_2026_or_later(&context) {
+            // The graph is the project's: no one else's cache may serve it.
+            result = result.with_ttl_ms(0).with_cache_scope(CacheScope::Private);
+        }
+        Ok(result.into())
+    }
+
+    /// Subscribes this session to its DB's changes. Like the reference, any URI is accepted;
+    /// only `memory://knowledge-graph` ever changes.
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if request.uri != RESOURCE_URI {
+            return Ok(());
+        }
+        let registry = self.registry.clone();
+        let project = project_path(&context.extensions);
+        let db: PathBuf = tokio::task::spawn_blocking(move || {
+            registry
+                .store_for_project(project.as_deref())
+                .map(|store| store.path().to_owned())
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        self.subscription
+            .start(db, &self.changes, context.peer.clone());
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        if request.uri == RESOURCE_URI {
+            self.subscription.stop();
+        }
+        Ok(())
     }
 
     /// Calls a tool; like the reference server, an unknown tool or bad arguments give an
@@ -554,6 +691,23 @@ impl ServerHandler for MemoryService {
             other => other,
         })
     }
+}
+
+/// Whether the request's session (or stateless request) speaks 2026-07-28 or later, which
+/// wants cache hints on list and read results.
+fn is_2026_or_later(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v >= ProtocolVersion::V_2026_07_28)
+}
+
+/// The TS SDK's answer to `resources/read` of an unknown URI (its message carries the code).
+fn unknown_resource(uri: &str) -> ErrorData {
+    ErrorData::new(
+        ErrorCode::INVALID_PARAMS,
+        format!("MCP error -32602: Resource {uri} not found"),
+        None,
+    )
 }
 
 /// rmcp's "failed to deserialize parameters: ..." becomes the reference's wording.

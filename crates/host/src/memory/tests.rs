@@ -1,14 +1,21 @@
 //! In-process tests of the memory handler: an rmcp client and the handler over a duplex pipe.
 
+use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use msm_memory::StoreRegistry;
-use rmcp::model::{CallToolRequestParams, CallToolResult, Extensions};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ErrorCode, Extensions, ReadResourceRequestParams,
+    ResourceContents, ResourceUpdatedNotificationParam, SubscribeRequestParams,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RunningService, ServiceError};
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 
-use super::{MemoryService, TOOL_ORDER, project_path};
+use super::{GraphChanges, MemoryService, RESOURCE_URI, TOOL_ORDER, project_path};
 
 struct Fixture {
     client: RunningService<RoleClient, ()>,
@@ -204,4 +211,254 @@ fn the_project_comes_from_the_http_request_parts_header() {
         .into_parts();
     extensions.insert(parts);
     assert_eq!(project_path(&extensions).as_deref(), Some("/some/project"));
+}
+
+fn registry_in(dir: &Path) -> Arc<StoreRegistry> {
+    Arc::new(StoreRegistry::new(
+        dir.join("home"),
+        dir.join("state").join("memory-dbs.json"),
+    ))
+}
+
+/// A client that records the URIs of the `notifications/resources/updated` it receives.
+#[derive(Clone)]
+struct UpdateRecorder(mpsc::UnboundedSender<String>);
+
+impl ClientHandler for UpdateRecorder {
+    async fn on_resource_updated(
+        &self,
+        params: ResourceUpdatedNotificationParam,
+        _context: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(params.uri);
+    }
+}
+
+/// A session of `service` with a recording client.
+struct Session {
+    client: RunningService<RoleClient, UpdateRecorder>,
+    updates: mpsc::UnboundedReceiver<String>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+async fn session(service: MemoryService) -> Session {
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let server = tokio::spawn(async move {
+        let running = service.serve(server_io).await.expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let (sender, updates) = mpsc::unbounded_channel();
+    let client = UpdateRecorder(sender)
+        .serve(client_io)
+        .await
+        .expect("client connects");
+    Session {
+        client,
+        updates,
+        server,
+    }
+}
+
+impl Session {
+    async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_owned()).with_arguments(arguments))
+            .await
+            .expect("tools/call answers with a result")
+    }
+
+    #[expect(deprecated, reason = "resources/subscribe is what legacy sessions use")]
+    async fn subscribe(&self) {
+        self.client
+            .subscribe(SubscribeRequestParams::new(RESOURCE_URI))
+            .await
+            .expect("subscribe succeeds");
+    }
+
+    #[expect(
+        deprecated,
+        reason = "resources/unsubscribe is what legacy sessions use"
+    )]
+    async fn unsubscribe(&self) {
+        self.client
+            .unsubscribe(UnsubscribeRequestParams::new(RESOURCE_URI))
+            .await
+            .expect("unsubscribe succeeds");
+    }
+
+    /// The next update notification, failing after a while.
+    async fn next_update(&mut self) -> String {
+        tokio::time::timeout(Duration::from_secs(5), self.updates.recv())
+            .await
+            .expect("an update notification arrives")
+            .expect("the client is alive")
+    }
+
+    /// Asserts no update notification arrives for a moment.
+    async fn assert_no_update(&mut self, what: &str) {
+        let waited = tokio::time::timeout(Duration::from_millis(200), self.updates.recv()).await;
+        assert!(waited.is_err(), "{what}: unexpected {waited:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_knowledge_graph_resource_is_listed_and_read_like_the_reference() {
+    let fixture = connect().await;
+    let info = fixture.client.peer_info().expect("initialized");
+    let resources_capability = info.capabilities.resources.as_ref().expect("resources");
+    assert_eq!(resources_capability.subscribe, Some(true));
+    assert!(info.capabilities.tools.is_some());
+
+    let resources = fixture.client.list_all_resources().await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&resources).unwrap(),
+        json!([{
+            "uri": "memory://knowledge-graph",
+            "name": "knowledge-graph",
+            "title": "Knowledge Graph",
+            "description": "The full knowledge graph with all entities and relations",
+            "mimeType": "application/json",
+        }])
+    );
+
+    call(
+        &fixture,
+        "create_entities",
+        json!({"entities": [{"name": "Straße", "entityType": "Ort", "observations": ["ÄÖÜ"]}]}),
+    )
+    .await;
+    call(
+        &fixture,
+        "create_relations",
+        json!({"relations": [{"from": "Straße", "to": "Nowhere", "relationType": "leads to"}]}),
+    )
+    .await;
+    let read = fixture
+        .client
+        .read_resource(ReadResourceRequestParams::new(RESOURCE_URI))
+        .await
+        .unwrap();
+    let graph_tool = call(&fixture, "read_graph", json!({})).await;
+    assert_eq!(read.contents.len(), 1);
+    let ResourceContents::TextResourceContents {
+        uri,
+        mime_type,
+        text: read_text,
+        ..
+    } = &read.contents[0]
+    else {
+        panic!("text contents expected: {read:?}")
+    };
+    assert_eq!(uri, RESOURCE_URI);
+    assert_eq!(mime_type.as_deref(), Some("application/json"));
+    assert_eq!(read_text, text(&graph_tool));
+    assert!(read_text.starts_with("{\n  \"entities\": [\n    {\n      \"name\": \"Straße\""));
+
+    let error = fixture
+        .client
+        .read_resource(ReadResourceRequestParams::new("memory://nope"))
+        .await
+        .expect_err("an unknown resource is an error");
+    let ServiceError::McpError(error) = error else {
+        panic!("a JSON-RPC error expected: {error:?}")
+    };
+    assert_eq!(error.code, ErrorCode::INVALID_PARAMS);
+    assert_eq!(
+        error.message,
+        "MCP error -32602: Resource memory://nope not found"
+    );
+}
+
+#[tokio::test]
+async fn successful_writes_notify_every_subscribed_session_on_the_same_db_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = registry_in(&dir.path().join("one"));
+    let other = registry_in(&dir.path().join("two"));
+    let changes = GraphChanges::new();
+    let mut writer = session(MemoryService::with_changes(shared.clone(), changes.clone())).await;
+    let mut same_db = session(MemoryService::with_changes(shared.clone(), changes.clone())).await;
+    let mut other_db = session(MemoryService::with_changes(other, changes.clone())).await;
+    let mut not_subscribed = session(MemoryService::with_changes(shared, changes)).await;
+    for subscriber in [&writer, &same_db, &other_db] {
+        subscriber.subscribe().await;
+    }
+
+    let entity = json!({"entities": [{"name": "A", "entityType": "t", "observations": []}]});
+    writer.call("create_entities", entity).await;
+    assert_eq!(writer.next_update().await, RESOURCE_URI);
+    assert_eq!(same_db.next_update().await, RESOURCE_URI);
+    other_db.assert_no_update("another DB").await;
+    not_subscribed.assert_no_update("not subscribed").await;
+
+    // Reads and failed writes change nothing.
+    writer.call("read_graph", json!({})).await;
+    let failed = writer
+        .call(
+            "add_observations",
+            json!({"observations": [{"entityName": "Missing", "contents": ["x"]}]}),
+        )
+        .await;
+    assert_eq!(failed.is_error, Some(true));
+    same_db.assert_no_update("a read and a failed write").await;
+
+    // Every mutating tool notifies; after unsubscribing, nothing more arrives.
+    same_db.unsubscribe().await;
+    let writes = [
+        (
+            "create_entities",
+            json!({"entities": [{"name": "B", "entityType": "t", "observations": []}]}),
+        ),
+        (
+            "create_relations",
+            json!({"relations": [{"from": "A", "to": "B", "relationType": "r"}]}),
+        ),
+        (
+            "add_observations",
+            json!({"observations": [{"entityName": "A", "contents": ["o"]}]}),
+        ),
+        (
+            "delete_observations",
+            json!({"deletions": [{"entityName": "A", "observations": ["o"]}]}),
+        ),
+        (
+            "delete_relations",
+            json!({"relations": [{"from": "A", "to": "B", "relationType": "r"}]}),
+        ),
+        ("delete_entities", json!({"entityNames": ["B"]})),
+    ];
+    for (tool, arguments) in writes {
+        let result = writer.call(tool, arguments).await;
+        assert_eq!(result.is_error, None, "{tool}");
+        assert_eq!(writer.next_update().await, RESOURCE_URI, "{tool}");
+    }
+    same_db.assert_no_update("unsubscribed").await;
+}
+
+#[tokio::test]
+async fn a_subscription_ends_with_its_session() {
+    let dir = tempfile::tempdir().unwrap();
+    let service = MemoryService::new(registry_in(dir.path()));
+    let subscription = Arc::downgrade(&service.subscription);
+    let subscriber = session(service).await;
+    subscriber.subscribe().await;
+    assert!(
+        subscription
+            .upgrade()
+            .expect("the session is alive")
+            .is_active()
+    );
+
+    let server = subscriber.server;
+    subscriber.client.cancel().await.unwrap();
+    tokio::time::timeout(Duration::from_secs(5), server)
+        .await
+        .expect("the server session ends")
+        .unwrap();
+    assert!(
+        subscription.upgrade().is_none(),
+        "the handler and its forwarding task are gone"
+    );
 }
