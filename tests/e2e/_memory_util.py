@@ -1,5 +1,6 @@
 """Helpers of the memory tests (test_memory_*.py): the reference memory server over stdio, and
-tool results of either server as plain dicts that compare equal when the answers are the same."""
+tool results and resource answers of either server as plain dicts that compare equal when the
+answers are the same."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import json
 import os
 import subprocess
 from pathlib import Path
+
+from mcp.shared.exceptions import MCPError
 
 from conftest import NODE_MODULES
 
@@ -53,6 +56,18 @@ class ReferenceServer:
         answer = self.request("tools/call", {"name": tool, "arguments": arguments})
         return normalise(answer["result"])
 
+    def step(self, name: str, arguments: dict) -> dict:
+        """One step of a compared sequence: a tool call, or `resources/list` / `resources/read`
+        (see `sdk_step`)."""
+        if name == "resources/list":
+            return {"resources": self.request(name)["result"]["resources"]}
+        if name == "resources/read":
+            answer = self.request(name, arguments)
+            if "error" in answer:
+                return {"error": {"code": answer["error"]["code"], "message": answer["error"]["message"]}}
+            return {"contents": answer["result"]["contents"]}
+        return self.call(name, arguments)
+
     def close(self) -> None:
         self.proc.stdin.close()
         try:
@@ -74,3 +89,17 @@ def normalise(result: dict) -> dict:
 def sdk_result(result) -> dict:
     """An official-SDK `CallToolResult` as `normalise` shapes a raw one."""
     return normalise(result.model_dump(by_alias=True, mode="json", exclude_none=True))
+
+
+async def sdk_step(client, name: str, arguments: dict) -> dict:
+    """`ReferenceServer.step` through an official-SDK client."""
+    if name == "resources/list":
+        listed = await client.list_resources()
+        return {"resources": [r.model_dump(by_alias=True, mode="json", exclude_none=True) for r in listed.resources]}
+    if name == "resources/read":
+        try:
+            read = await client.read_resource(arguments["uri"])
+        except MCPError as error:
+            return {"error": {"code": error.code, "message": error.message}}
+        return {"contents": [c.model_dump(by_alias=True, mode="json", exclude_none=True) for c in read.contents]}
+    return sdk_result(await client.call_tool(name, arguments))

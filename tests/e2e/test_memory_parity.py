@@ -1,7 +1,8 @@
 """Parity with the reference memory server: the same sequence of tool calls (duplicates, missing
 entities, Unicode case folding, `%` and `_`, empty arrays, dangling relations, errors) against
 `@modelcontextprotocol/server-memory` on stdio and against our daemon over streamable HTTP
-gives the same results: text, structuredContent and isError, exactly."""
+gives the same results: text, structuredContent and isError, exactly; and so do the
+`memory://knowledge-graph` resource's list and reads (an unknown URI's error included)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,16 @@ import anyio
 import pytest
 
 from _host_util import mcp_client
-from _memory_util import ReferenceServer, sdk_result
+from _memory_util import ReferenceServer, sdk_result, sdk_step
 
 E = lambda name, entity_type, *obs: {"name": name, "entityType": entity_type, "observations": list(obs)}  # noqa: E731
 R = lambda a, b, t: {"from": a, "to": b, "relationType": t}  # noqa: E731
 
+GRAPH = {"uri": "memory://knowledge-graph"}
+
 SEQUENCE = [
+    ("resources/list", {}),
+    ("resources/read", GRAPH),
     ("read_graph", {}),
     ("create_entities", {"entities": [
         E("Alice", "person", "likes tea", "Lives in Straße 5"),
@@ -35,6 +40,7 @@ SEQUENCE = [
         "straße", "STRASSE", "STRAßE", "äöü", "ÄÖÜ", "groß", "GROSS", "%", "0%", "_", "e_c", "s%", "",
         "a", "ab", "οδος", "ΟΔΟΣ", "i̇st", "\"", "e\nb", "GHOST", "knows", "zzz", "person",
     ]],
+    ("resources/read", GRAPH),
     ("open_nodes", {"names": ["Bob", "Alice", "Ghost", "Bob"]}),
     ("open_nodes", {"names": []}),
     ("delete_observations", {"deletions": [{"entityName": "Alice", "observations": ["likes tea", "never there"]}, {"entityName": "Missing", "observations": ["x"]}]}),
@@ -47,6 +53,8 @@ SEQUENCE = [
     ("create_entities", {"entities": [E("Bob", "person", "back again")]}),
     ("search_nodes", {"query": "BOB"}),
     ("read_graph", {}),
+    ("resources/read", GRAPH),
+    ("resources/read", {"uri": "memory://nope"}),
     ("no_such_tool", {}),
 ]
 
@@ -57,13 +65,13 @@ def test_same_calls_give_the_same_results_as_the_reference_server(host, tmp_path
     project.mkdir()
     reference = ReferenceServer(tmp_path / "reference-memory.jsonl", env=host.home.env)
     try:
-        expected = [reference.call(tool, args) for tool, args in SEQUENCE]
+        expected = [reference.step(step, args) for step, args in SEQUENCE]
     finally:
         reference.close()
 
     async def ours():
         async with mcp_client(host.url(), host.headers(project), mode) as client:
-            return [sdk_result(await client.call_tool(tool, args)) for tool, args in SEQUENCE]
+            return [await sdk_step(client, step, args) for step, args in SEQUENCE]
 
     got = anyio.run(ours)
     for (tool, args), want, have in zip(SEQUENCE, expected, got):
