@@ -1,7 +1,8 @@
 """The memory target's `memory://knowledge-graph` resource with the official Python SDK: legacy
 sessions subscribe to it, and a write in one session notifies every subscribed session on the
 same project DB (not only the writer, unlike the one-client reference), never a session on
-another project; 2026-07-28 stateless requests read their own project's graph."""
+another project; 2026-07-28 stateless requests read their own project's graph and get the same
+updates on a `subscriptions/listen` stream."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import mcp.types as types
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
+
+from mcp.shared.subscriptions import ResourceUpdated
 
 from _host_util import mcp_client
 
@@ -102,5 +105,39 @@ def test_stateless_requests_list_and_read_their_projects_graph(host, tmp_path):
         async with mcp_client(host.url(), host.headers(), "2026-07-28") as home_client:
             read = await home_client.read_resource(GRAPH)
             assert json.loads(read.contents[0].text) == {"entities": [], "relations": []}
+
+    anyio.run(go)
+
+
+def test_a_listen_stream_gets_the_updates_of_its_projects_db(host, tmp_path):
+    project = tmp_path / "project"
+    elsewhere = tmp_path / "elsewhere"
+    project.mkdir()
+    elsewhere.mkdir()
+
+    async def go():
+        async with mcp_client(host.url(), host.headers(project), "2026-07-28") as listener, \
+                mcp_client(host.url(), host.headers(project), "2026-07-28") as writer, \
+                mcp_client(host.url(), host.headers(elsewhere), "2026-07-28") as stranger:
+            async with listener.listen(resource_subscriptions=[GRAPH]) as subscription:
+                assert subscription.honored.resource_subscriptions == [GRAPH]
+                events = aiter(subscription)
+                # A write on another project is not heard (checked before any other event,
+                # as the stream merges pending updates of one URI).
+                await stranger.call_tool("create_entities", {"entities": [
+                    {"name": "Elsewhere", "entityType": "note", "observations": []},
+                ]})
+                with anyio.move_on_after(0.3) as waited:
+                    await anext(events)
+                assert waited.cancelled_caught, "another project's write was forwarded"
+                # One on this project, from another client, is.
+                await writer.call_tool("create_entities", {"entities": [
+                    {"name": "Here", "entityType": "note", "observations": []},
+                ]})
+                with anyio.fail_after(5):
+                    event = await anext(events)
+                assert isinstance(event, ResourceUpdated) and event.uri == GRAPH
+                read = await listener.read_resource(GRAPH)
+                assert [e["name"] for e in json.loads(read.contents[0].text)["entities"]] == ["Here"]
 
     anyio.run(go)

@@ -6,7 +6,8 @@
 //! as indented JSON, `resources/list` and `resources/read`) with `resources/subscribe`: after a
 //! successful mutating tool call every subscribed session on the same DB (not only the writer,
 //! as the daemon is shared) gets `notifications/resources/updated` (see [`resource`]).
-//! Stateless 2026-07-28 requests can list and read it; that revision has no subscriptions.
+//! Stateless 2026-07-28 requests list and read it too, and get the same updates on a
+//! `subscriptions/listen` stream (that revision's replacement of `resources/subscribe`).
 //!
 //! It does not know how it is reached: the project comes from the `Mcp-Project-Path` header of
 //! the `http::request::Parts` that rmcp's HTTP transport puts into the request's extensions,
@@ -16,7 +17,9 @@ mod resource;
 mod schemas;
 
 pub use resource::GraphChanges;
-use resource::{RESOURCE_URI, Subscription, knowledge_graph_resource};
+use resource::{
+    RESOURCE_URI, Subscription, accepted_filter, knowledge_graph_resource, listen_for_changes,
+};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,10 +35,10 @@ use rmcp::model::{
     CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, ErrorCode,
     Extensions, Implementation, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
     ProtocolVersion, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ResourceContents, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams, Tool,
-    UnsubscribeRequestParams,
+    ResourceContents, ResultType, ServerCapabilities, ServerConfig, SubscribeRequestParams,
+    SubscriptionFilter, Tool, UnsubscribeRequestParams,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -542,6 +545,20 @@ impl MemoryService {
 }
 
 impl MemoryService {
+    /// The path of the session's DB (opening it, off the async threads).
+    async fn db_path(&self, extensions: &Extensions) -> Result<PathBuf, ErrorData> {
+        let registry = self.registry.clone();
+        let project = project_path(extensions);
+        tokio::task::spawn_blocking(move || {
+            registry
+                .store_for_project(project.as_deref())
+                .map(|store| store.path().to_owned())
+        })
+        .await
+        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?
+        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+    }
+
     /// The tools in the reference server's order.
     fn tools_in_order(&self) -> Vec<Tool> {
         let mut tools = self.tool_router.list_all();
@@ -642,19 +659,24 @@ impl ServerHandler for MemoryService {
         if request.uri != RESOURCE_URI {
             return Ok(());
         }
-        let registry = self.registry.clone();
-        let project = project_path(&context.extensions);
-        let db: PathBuf = tokio::task::spawn_blocking(move || {
-            registry
-                .store_for_project(project.as_deref())
-                .map(|store| store.path().to_owned())
-        })
-        .await
-        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let db = self.db_path(&context.extensions).await?;
         self.subscription
             .start(db, &self.changes, context.peer.clone());
         Ok(())
+    }
+
+    /// A 2026-07-28 client may listen to the resource's updates.
+    fn accepted_subscription_filter(
+        &self,
+        _requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(accepted_filter())
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), ErrorData> {
+        let changes = self.changes.watch();
+        let db = self.db_path(&context.request_context().extensions).await?;
+        listen_for_changes(context, changes, db).await
     }
 
     async fn unsubscribe(
