@@ -6,12 +6,12 @@ use std::time::Duration;
 
 use msm_memory::StoreRegistry;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ErrorCode, Extensions, ReadResourceRequestParams,
-    ResourceContents, ResourceUpdatedNotificationParam, SubscribeRequestParams,
-    UnsubscribeRequestParams,
+    CallToolRequestParams, CallToolResult, ErrorCode, Extensions, ProtocolVersion,
+    ReadResourceRequestParams, ResourceContents, ResourceUpdatedNotificationParam,
+    ServerNotification, SubscribeRequestParams, SubscriptionFilter, UnsubscribeRequestParams,
 };
 use rmcp::service::{NotificationContext, RunningService, ServiceError};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -461,4 +461,72 @@ async fn a_subscription_ends_with_its_session() {
         subscription.upgrade().is_none(),
         "the handler and its forwarding task are gone"
     );
+}
+
+#[tokio::test]
+async fn a_2026_listen_stream_gets_the_updates_of_its_db_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let shared = registry_in(&dir.path().join("one"));
+    let other = registry_in(&dir.path().join("two"));
+    let changes = GraphChanges::new();
+    let writer = session(MemoryService::with_changes(shared.clone(), changes.clone())).await;
+    let stranger = session(MemoryService::with_changes(other, changes.clone())).await;
+
+    let (server_io, client_io) = tokio::io::duplex(1 << 20);
+    let listened = MemoryService::with_changes(shared, changes);
+    tokio::spawn(async move {
+        let running = listened.serve(server_io).await.expect("server starts");
+        let _ = running.waiting().await;
+    });
+    let listener = ()
+        .serve_with_lifecycle(
+            client_io,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("a 2026-07-28 client connects");
+    let requested = SubscriptionFilter::builder()
+        .resource_subscription(RESOURCE_URI)
+        .resource_subscription("memory://nope")
+        .tools_list_changed()
+        .build();
+    let mut subscription = listener
+        .listen(requested)
+        .await
+        .expect("listen is acknowledged");
+    assert_eq!(
+        subscription.acknowledged(),
+        &SubscriptionFilter::builder()
+            .resource_subscription(RESOURCE_URI)
+            .build()
+    );
+
+    let elsewhere = json!({"entities": [{"name": "X", "entityType": "t", "observations": []}]});
+    stranger.call("create_entities", elsewhere).await;
+    let quiet = tokio::time::timeout(Duration::from_millis(200), subscription.next()).await;
+    assert!(
+        quiet.is_err(),
+        "another DB's write was forwarded: {quiet:?}"
+    );
+
+    let here = json!({"entities": [{"name": "A", "entityType": "t", "observations": []}]});
+    writer.call("create_entities", here).await;
+    let notification = tokio::time::timeout(Duration::from_secs(5), subscription.next())
+        .await
+        .expect("an update arrives")
+        .expect("the stream is alive")
+        .expect("a notification");
+    let ServerNotification::ResourceUpdatedNotification(update) = notification else {
+        panic!("a resource update expected: {notification:?}")
+    };
+    assert_eq!(update.params.uri, RESOURCE_URI);
+
+    let read = listener
+        .read_resource(ReadResourceRequestParams::new(RESOURCE_URI))
+        .await
+        .unwrap();
+    assert_eq!(read.ttl_ms, Some(0), "2026-07-28 results carry cache hints");
+    listener.cancel().await.unwrap();
 }
