@@ -16,11 +16,6 @@
 mod resource;
 mod schemas;
 
-pub use resource::GraphChanges;
-use resource::{
-    RESOURCE_URI, Subscription, accepted_filter, knowledge_graph_resource, listen_for_changes,
-};
-
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -42,6 +37,11 @@ use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData, RoleServer, ServerHandler, tool, tool_router};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
+
+pub use resource::GraphChanges;
+use resource::{
+    RESOURCE_URI, Subscription, accepted_filter, knowledge_graph_resource, listen_for_changes,
+};
 
 /// The tools in the reference server's order (rmcp's router lists them by name).
 const TOOL_ORDER: [&str; 9] = [
@@ -285,8 +285,8 @@ impl MemoryService {
     }
 
     /// Runs `op` on the session's store (off the async threads), then, when it succeeded and
-    /// `mutates`, announces the DB changed; a store error is a tool error (`isError`), as the
-    /// reference reports it.
+    /// `mutates`, announces the DB changed. The outer error is a failed task, the inner one
+    /// the store's.
     async fn run_store<T: Send + 'static>(
         &self,
         extensions: &Extensions,
@@ -309,7 +309,8 @@ impl MemoryService {
         }))
     }
 
-    /// [`Self::run_store`] for a tool that only reads.
+    /// [`Self::run_store`] for a tool that only reads; a store error is a tool error
+    /// (`isError`), as the reference reports it.
     async fn run_tool<T: Send + 'static>(
         &self,
         extensions: &Extensions,
