@@ -67,8 +67,13 @@ pub struct MemoryService {
     registry: Arc<StoreRegistry>,
     changes: GraphChanges,
     subscription: Arc<Subscription>,
-    tool_router: ToolRouter<MemoryService>,
+    tool_router: Arc<ToolRouter<MemoryService>>,
 }
+
+/// The nine tools' routes and schemas, built once: rmcp makes a handler for every stateless
+/// request, and building the schemas each time cost more than a small search.
+static TOOL_ROUTER: std::sync::LazyLock<Arc<ToolRouter<MemoryService>>> =
+    std::sync::LazyLock::new(|| Arc::new(MemoryService::tool_router()));
 
 impl std::fmt::Debug for MemoryService {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -280,7 +285,7 @@ impl MemoryService {
             registry,
             changes,
             subscription: Arc::default(),
-            tool_router: Self::tool_router(),
+            tool_router: TOOL_ROUTER.clone(),
         }
     }
 
