@@ -183,22 +183,7 @@ impl Session {
             .post(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}))
             .await;
         assert_eq!(response.status(), 200);
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        if content_type.starts_with("application/json") {
-            return (Vec::new(), response.json().await.unwrap());
-        }
-        let mut events = SseReader::new(response);
-        let mut related = Vec::new();
-        while let Some(event) = events.next().await {
-            if event.get("id") == Some(&id) && event.get("method").is_none() {
-                return (related, event);
-            }
-            related.push(event);
-        }
-        panic!("the stream ended without an answer to {id}");
+        answer_and_related(response, &id).await
     }
 
     async fn get_stream(&self) -> SseReader {
@@ -768,27 +753,33 @@ impl Stateless {
         let response = self.post(id.clone(), method, params).await;
         assert_eq!(response.status(), 200);
         assert!(response.headers().get(headers::SESSION_ID).is_none());
-        let content_type = response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .to_owned();
-        if content_type.starts_with("application/json") {
-            return (Vec::new(), response.json().await.unwrap());
-        }
-        let mut events = SseReader::new(response);
-        let mut related = Vec::new();
-        while let Some(event) = events.next().await {
-            if event.get("id") == Some(&id) && event.get("method").is_none() {
-                assert!(
-                    events.next().await.is_none(),
-                    "the stream ends with the answer"
-                );
-                return (related, event);
-            }
-            related.push(event);
-        }
-        panic!("the stream ended without an answer to {id}");
+        answer_and_related(response, &id).await
     }
+}
+
+/// The answer to `id` in a POST's response (JSON, or SSE ending with the answer) and the
+/// messages related to it that came before it.
+async fn answer_and_related(response: reqwest::Response, id: &Value) -> (Vec<Value>, Value) {
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    if content_type.starts_with("application/json") {
+        return (Vec::new(), response.json().await.unwrap());
+    }
+    let mut events = SseReader::new(response);
+    let mut related = Vec::new();
+    while let Some(event) = events.next().await {
+        if event.get("id") == Some(id) && event.get("method").is_none() {
+            assert!(
+                events.next().await.is_none(),
+                "the stream ends with the answer"
+            );
+            return (related, event);
+        }
+        related.push(event);
+    }
+    panic!("the stream ended without an answer to {id}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -381,6 +381,22 @@ impl Upstream {
     }
 
     /// Waits until the current spawn is connected and initialized (handshaking if needed).
+    /// Waits for the child's handshake; when it does not come, answers `id` with the reason
+    /// and says so (`false`).
+    async fn ready_or_refuse(
+        self: &Arc<Self>,
+        id: &Value,
+        reply: &mpsc::UnboundedSender<Outgoing>,
+    ) -> bool {
+        match self.wait_initialized(self.request_timeout).await {
+            Ok(()) => true,
+            Err(e) => {
+                let _ = reply.send(Outgoing::Final(error_response(id, INTERNAL_ERROR, &e)));
+                false
+            }
+        }
+    }
+
     async fn wait_initialized(self: &Arc<Self>, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         let mut link_rx = self.link.subscribe();
@@ -533,12 +549,7 @@ impl Upstream {
         reply: mpsc::UnboundedSender<Outgoing>,
     ) {
         let original_id = message.get("id").cloned().unwrap_or(Value::Null);
-        if let Err(e) = self.wait_initialized(self.request_timeout).await {
-            let _ = reply.send(Outgoing::Final(error_response(
-                &original_id,
-                INTERNAL_ERROR,
-                &e,
-            )));
+        if !self.ready_or_refuse(&original_id, &reply).await {
             return;
         }
         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
@@ -611,12 +622,7 @@ impl Upstream {
             return;
         }
         let original_id = message.get("id").cloned().unwrap_or(Value::Null);
-        if let Err(e) = self.wait_initialized(self.request_timeout).await {
-            let _ = reply.send(Outgoing::Final(error_response(
-                &original_id,
-                INTERNAL_ERROR,
-                &e,
-            )));
+        if !self.ready_or_refuse(&original_id, &reply).await {
             return;
         }
         let method = message
