@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
+import sys
 
 import anyio
 import pytest
@@ -188,3 +189,29 @@ def test_a_seed_node_db_is_migrated_with_a_backup_and_a_foreign_db_is_left_alone
     with sqlite3.connect(backups[0]) as conn:
         assert conn.execute("SELECT count(*) FROM entities").fetchone()[0] == 2
     assert foreign_db.read_bytes() == foreign_bytes
+
+
+def test_a_second_spelling_of_a_project_path_keeps_the_db_safe_from_other_processes(host, tmp_path):
+    """Resolving another spelling of an open project (a trailing slash) must not open the DB
+    file outside SQLite: closing such a descriptor drops the daemon's POSIX locks, and the next
+    process that opens and closes the DB (a `sqlite3` shell, a backup tool) then takes the WAL
+    for abandoned, checkpoints and deletes it under the daemon, whose later writes are lost."""
+    project = tmp_path / "p"
+    project.mkdir()
+    db = project / ".claude" / "memory.db"
+
+    def count() -> int:
+        # Another process, as a user's `sqlite3` shell would be.
+        script = "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); print(c.execute('SELECT count(*) FROM mem_entities').fetchone()[0]); c.close()"
+        return int(subprocess.run([sys.executable, "-c", script, str(db)], capture_output=True, text=True, check=True).stdout)
+
+    async def go():
+        async with mcp_client(host.url(), host.headers(project), "legacy") as a:
+            structured(await a.call_tool("create_entities", {"entities": [{"name": "first", "entityType": "t", "observations": []}]}))
+            async with mcp_client(host.url(), host.headers(f"{project}/"), "legacy") as b:
+                structured(await b.call_tool("read_graph", {}))
+            assert await anyio.to_thread.run_sync(count) == 1
+            structured(await a.call_tool("create_entities", {"entities": [{"name": "second", "entityType": "t", "observations": []}]}))
+            assert await anyio.to_thread.run_sync(count) == 2, "a write after another process's visit was lost"
+
+    anyio.run(go)

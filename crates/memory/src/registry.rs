@@ -267,12 +267,24 @@ fn project_db(raw: &str) -> Result<(PathBuf, PathBuf), String> {
     let claude = dir.join(".claude");
     fs::create_dir_all(&claude).map_err(|e| format!("cannot create {}: {e}", claude.display()))?;
     let db = claude.join("memory.db");
-    fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&db)
-        .map_err(|e| format!("cannot write {}: {e}", db.display()))?;
+    check_writable(&claude, &db)?;
     Ok((db, dir))
+}
+
+/// Whether SQLite can write `db` and its `-wal`/`-shm` files beside it, found out without
+/// opening `db` itself: closing any descriptor of a DB file drops every POSIX lock this process
+/// holds on it, SQLite's included, and another process may then take the WAL for abandoned,
+/// checkpoint it and delete it under our writer (writes lost; seen under load).
+fn check_writable(dir: &Path, db: &Path) -> Result<(), String> {
+    tempfile::Builder::new()
+        .prefix(".memory-db-probe")
+        .tempfile_in(dir)
+        .map_err(|e| format!("cannot write in {}: {e}", dir.display()))?;
+    match fs::metadata(db) {
+        Ok(meta) if meta.permissions().readonly() => Err(format!("{} is read-only", db.display())),
+        Ok(meta) if !meta.is_file() => Err(format!("{} is not a file", db.display())),
+        _ => Ok(()),
+    }
 }
 
 fn write_atomically(path: &Path, value: &KnownDbsFile) -> std::io::Result<()> {
