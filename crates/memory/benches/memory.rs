@@ -672,13 +672,7 @@ impl HttpClient {
 fn http_bench() {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let python = repo.join("tests/peers/.venv/bin/python");
-    let release = repo.join("target/release/mcp-session-manager");
-    let debug = repo.join("target/debug/mcp-session-manager");
-    let bin_dir = if release.is_file() {
-        release.parent().unwrap().to_owned()
-    } else if debug.is_file() {
-        debug.parent().unwrap().to_owned()
-    } else {
+    let Some(bin_dir) = built_manager().and_then(|bin| bin.parent().map(Path::to_owned)) else {
         println!("no mcp-session-manager binary built: HTTP part skipped");
         return;
     };
