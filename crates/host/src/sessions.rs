@@ -2,7 +2,9 @@
 //!
 //! A middleware in front of each target's `/mcp` peeks at requests (never changing them):
 //! session revisions (2025-xx) are keyed by the `Mcp-Session-Id` the server hands out on
-//! `initialize`; the stateless revision (2026-07-28) by the proxy's `Mcp-Proxy-Instance`.
+//! `initialize`; the stateless revision (2026-07-28) by the proxy's `Mcp-Proxy-Instance`, or,
+//! for a client that talks to us directly, by the client it names in `_meta` and its project
+//! (two windows of one client on one project are then one entry: the revision has no session).
 //! A session idle for longer than the configured timeout expires: it leaves the registry and
 //! the target's closer frees its resources (for rmcp targets, the rmcp session is closed).
 
@@ -31,7 +33,8 @@ const MAX_KEPT_HEADER_BYTES: usize = 4096;
 /// One client session of one target, as shown by `GET /sessions`.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SessionInfo {
-    /// The `Mcp-Session-Id`, or `proxy:<Mcp-Proxy-Instance>` under the stateless revision.
+    /// The `Mcp-Session-Id`; under the stateless revision `proxy:<Mcp-Proxy-Instance>`, or
+    /// `client:<hash of client name, version and project>` without a proxy.
     pub id: String,
     pub target: String,
     /// `session` (2025-xx revisions, with `Mcp-Session-Id`) or `stateless` (2026-07-28).
@@ -278,6 +281,8 @@ struct Seen {
     client_version: Option<String>,
     /// Whether it counts as a request (a JSON-RPC request, not a response or notification).
     counts: bool,
+    /// Whether the client named itself in the stateless revision's `_meta`.
+    stateless_meta: bool,
 }
 
 /// State of the tracking middleware of one target.
@@ -349,13 +354,24 @@ pub async fn track(State(tracker): State<Tracker>, request: Request, next: Next)
         }
         return response;
     }
-    if let Some(instance) = proxy_instance {
-        let id = format!("proxy:{instance}");
-        if !registry.touch(target, &id, &seen) {
-            registry.insert(target, &id, SessionKind::Stateless, seen);
-        }
+    let id = match proxy_instance {
+        Some(instance) => format!("proxy:{instance}"),
+        None if seen.stateless_meta => stateless_client_id(&seen),
+        None => return response,
+    };
+    if !registry.touch(target, &id, &seen) {
+        registry.insert(target, &id, SessionKind::Stateless, seen);
     }
     response
+}
+
+/// The id of a stateless client without a proxy: stable for one client on one project, so
+/// that its requests add up in one entry, which expires when it goes quiet.
+fn stateless_client_id(seen: &Seen) -> String {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut hasher = DefaultHasher::new();
+    (&seen.client_name, &seen.client_version, &seen.project_path).hash(&mut hasher);
+    format!("client:{:016x}", hasher.finish())
 }
 
 fn header_text(headers: &HeaderMap, name: &str, max: usize) -> Option<String> {
@@ -409,6 +425,7 @@ fn peek_body(bytes: &[u8], seen: &mut Seen) {
             .map(str::to_owned)
     };
     if let Some(info) = info {
+        seen.stateless_meta = method != Some("initialize");
         seen.client_name = short(info.get("name"));
         seen.client_version = short(info.get("version"));
     }
@@ -449,6 +466,7 @@ mod tests {
         assert_eq!(seen.client_version.as_deref(), Some("2.1"));
         assert_eq!(seen.protocol_version.as_deref(), Some("2025-11-25"));
         assert!(seen.counts);
+        assert!(!seen.stateless_meta);
 
         let mut seen = Seen::default();
         peek_body(
@@ -457,6 +475,7 @@ mod tests {
         );
         assert_eq!(seen.client_name.as_deref(), Some("py"));
         assert_eq!(seen.protocol_version.as_deref(), Some("2026-07-28"));
+        assert!(seen.stateless_meta);
 
         let mut seen = Seen::default();
         peek_body(

@@ -7,6 +7,7 @@ use msm_core::StateDir;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::sessions::SessionKind;
 use crate::{Host, HostHandle, HostOptions};
 
 fn free_port() -> u16 {
@@ -346,6 +347,7 @@ async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
         )
         .header("mcp-protocol-version", "2026-07-28")
         .header("mcp-method", "server/discover")
+        .header("mcp-proxy-instance", "3f1c")
         .send()
         .await
         .unwrap();
@@ -355,8 +357,53 @@ async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
     let sessions = host.handle.sessions();
     assert_eq!(sessions.len(), 1);
     assert_eq!(sessions[0].id, "proxy:3f1c");
-    assert_eq!(sessions[0].requests, 2);
+    assert_eq!(sessions[0].requests, 3);
     assert_eq!(sessions[0].client_name.as_deref(), Some("stateless-test"));
+    host.handle.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_stateless_client_without_a_proxy_is_one_entry_per_project() {
+    let host = TestHost::start("").await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientInfo": {"name": "direct-client", "version": "3"},
+        "io.modelcontextprotocol/clientCapabilities": {}
+    });
+    let projects = ["/home/me/alpha", "/home/me/alpha", "/home/me/beta"];
+    for (id, project) in projects.into_iter().enumerate() {
+        let response = host
+            .mcp_post(
+                json!({"jsonrpc":"2.0","id":id,"method":"tools/list","params":{"_meta": meta}}),
+            )
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/list")
+            .header("mcp-project-path", project)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let mut sessions = host.handle.sessions();
+    sessions.sort_by_key(|s| s.project_path.clone());
+    let seen: Vec<_> = sessions
+        .iter()
+        .map(|s| (s.project_path.as_deref(), s.requests, s.kind))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (Some("/home/me/alpha"), 2, SessionKind::Stateless),
+            (Some("/home/me/beta"), 1, SessionKind::Stateless)
+        ]
+    );
+    assert!(
+        sessions
+            .iter()
+            .all(|s| s.id.starts_with("client:")
+                && s.client_name.as_deref() == Some("direct-client"))
+    );
+    assert_ne!(sessions[0].id, sessions[1].id);
     host.handle.shutdown().await;
 }
 
