@@ -206,3 +206,24 @@ def stop_daemons(home: Home) -> None:
         except ProcessLookupError:
             pass
     wait_until(lambda: not daemon_pids(home), timeout=15, what="daemons to stop")
+
+
+def pipelined_handshake(home: Home, target: str) -> None:
+    """initialize, initialized and tools/list written in one go, as an eager client may: both
+    requests are answered and the proxy ends cleanly."""
+    proxy = RawProxy(home, target)
+    try:
+        pipelined = [
+            {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "eager", "version": "1"}}},
+            {"jsonrpc": "2.0", "method": "notifications/initialized"},
+            {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+        ]
+        proxy.send("\n".join(json.dumps(m) for m in pipelined))
+        answers = proxy.read_answers([1, 2])
+        assert "result" in answers[1], answers[1]
+        assert answers[2].get("result", {}).get("tools"), answers[2]
+        proxy.close_stdin()
+        assert proxy.wait() == 0
+    finally:
+        proxy.kill()

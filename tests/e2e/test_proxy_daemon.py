@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 
 from conftest import free_port, start_host, wait_until
-from _proxy_util import RawProxy, daemon_pids, port_open, proxy_params, stop_daemons, tool_text, url_target, write_config
+from _proxy_util import RawProxy, daemon_pids, pipelined_handshake, port_open, proxy_params, stop_daemons, tool_text, url_target, write_config
 
 PLAIN_SERVER = Path(__file__).parent / "servers" / "plain_json_server.py"
 MEMORY_TOOLS = {"create_entities", "create_relations", "add_observations", "delete_entities",
@@ -245,3 +245,13 @@ def test_mcp_param_headers_for_a_2026_server(home):
     finally:
         server.terminate()
         server.wait()
+
+
+def test_a_client_that_does_not_wait_for_the_initialize_answer(home):
+    """Our own daemon, the case found by hand: the pipelined request got `400 Session ID is
+    required` because it left before initialize's answer brought the session id."""
+    host = start_host(home)
+    try:
+        pipelined_handshake(home, "memory")
+    finally:
+        host.stop()

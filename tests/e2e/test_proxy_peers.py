@@ -11,7 +11,7 @@ import mcp.types as types
 import pytest
 from mcp import Client
 
-from _proxy_util import proxy_params, start_everything, start_fastmcp_sse, tool_text, url_target, write_config
+from _proxy_util import pipelined_handshake, proxy_params, start_everything, start_fastmcp_sse, tool_text, url_target, write_config
 
 
 async def _sampling(context, params):
@@ -114,3 +114,17 @@ def test_fastmcp_legacy_sse_through_the_proxy(home):
         asyncio.run(asyncio.wait_for(scenario(), 60))
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("server", ["everything-streamableHttp", "everything-sse", "fastmcp-sse"])
+def test_a_client_that_does_not_wait_for_the_initialize_answer(home, server):
+    """initialize, initialized and a request written at once: the request must wait for the
+    session that initialize opens (it used to go out without one: HTTP 400)."""
+    kind, mode = server.split("-")
+    peer = start_everything(home, mode) if kind == "everything" else start_fastmcp_sse(home)
+    try:
+        write_config(home, url_target("peer", peer.url, "sse" if mode == "sse" else "streamable-http"))
+        pipelined_handshake(home, "peer")
+    finally:
+        peer.stop()
+

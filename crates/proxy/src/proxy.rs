@@ -30,7 +30,7 @@ use crate::transport::{
 /// attach) before the client gets an error.
 const MAX_ATTEMPTS: u8 = 3;
 
-/// How long later messages wait behind `notifications/initialized` at most.
+/// How long later messages wait behind `initialize` or `notifications/initialized` at most.
 const BARRIER_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything `run` needs, resolved from the command line and the environment.
@@ -210,7 +210,7 @@ impl Proxy {
                 }
                 _ = sleep_until(next_deadline), if next_deadline.is_some() => {
                     if self.barrier.is_some_and(|until| until <= Instant::now()) {
-                        tracing::warn!("no end to the POST of notifications/initialized: sending on");
+                        tracing::warn!("no end to the POST of the initialize handshake: sending on");
                         self.barrier = None;
                         self.flush_queue();
                     }
@@ -262,6 +262,8 @@ impl Proxy {
                 Kind::Request { id, method } => {
                     if method == "initialize" && inspected.len() == 1 {
                         self.handshake.candidate = Some((id.clone(), line.clone()));
+                        // What the client sends before the answer needs the session it opens.
+                        barrier = true;
                     }
                     self.pending.insert(
                         id.clone(),

@@ -32,8 +32,9 @@ pub struct Outgoing {
     pub routing: HeaderMap,
     /// How often it has been sent already (a message that never reached the target is retried).
     pub attempts: u8,
-    /// Later messages wait until this one is through (`notifications/initialized`, so that no
-    /// request overtakes it on another connection).
+    /// Later messages wait until this one is through: `initialize` (a client that does not
+    /// wait for its answer would otherwise send them without the session it opens) and
+    /// `notifications/initialized` (no request may overtake it on another connection).
     pub barrier: bool,
 }
 
