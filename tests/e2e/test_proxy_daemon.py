@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from conftest import free_port, start_host, wait_until
+from conftest import Home, free_port, start_host, wait_until
 from _proxy_util import RawProxy, daemon_pids, pipelined_handshake, port_open, proxy_params, stop_daemons, tool_text, url_target, write_config
 
 PLAIN_SERVER = Path(__file__).parent / "servers" / "plain_json_server.py"
@@ -169,6 +169,26 @@ def test_port_held_by_a_foreign_program_is_named(home):
         foreign.wait()
         stop_daemons(home)
 
+
+def test_a_host_of_another_state_dir_on_our_ports_is_named(home, tmp_path):
+    host = start_host(home)
+    other_state = tmp_path / "other-state"
+    other_state.mkdir()
+    other = Home(root=home.root, home=home.home, state=other_state,
+                 env=dict(home.env, MCP_SESSION_MANAGER_HOME=str(other_state)))
+    write_config(other, "", manager_port=host.manager_port, memory_port=host.ports["memory"])
+    try:
+        proxy = RawProxy(other, "memory")
+        try:
+            proxy.request(1, "tools/list")
+            message = proxy.read_answers([1])[1]["error"]["message"]
+            assert f"a server answers on 127.0.0.1:{host.ports['memory']}" in message, message
+            assert "another state dir" in message and str(other_state / "config.toml") in message, message
+        finally:
+            proxy.kill()
+        assert daemon_pids(home) == [host.proc.pid], "nothing else was started"
+    finally:
+        host.stop()
 
 def test_stdio_target_served_by_the_host_through_the_proxy(home):
     from _proxy_util import EVERYTHING

@@ -133,7 +133,15 @@ pub async fn discover(
     daemon.ensure_ready().await?;
     // Read only now: the daemon creates the token when it first starts, and proxies that
     // created it too would race each other.
-    let token = Token::load(&settings.state).map_err(|e| state_error(e.to_string()))?;
+    let token = Token::load(&settings.state).map_err(|e| match e.kind() {
+        // Something answered on the port, yet no host of this state dir ever ran.
+        std::io::ErrorKind::NotFound => state_error(format!(
+            "{e}, yet a server answers on 127.0.0.1:{port}: a host of another state dir or user \
+             holds that port; stop it, or give this state dir other ports in {}",
+            settings.state.config_path().display()
+        )),
+        _ => state_error(e.to_string()),
+    })?;
     let bearer = HeaderValue::from_str(&format!("Bearer {}", token.as_str()))
         .map_err(|e| state_error(format!("bad token: {e}")))?;
     let mut endpoint = endpoint;
