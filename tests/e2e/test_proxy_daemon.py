@@ -51,9 +51,10 @@ def test_memory_daemon_through_the_proxy(home, tmp_path, mode, version):
         host.stop()
 
 
-def _plain_server(home):
+def _plain_server(home, initialize_delay: float = 0.0):
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(PLAIN_SERVER), str(port)], stdin=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, str(PLAIN_SERVER), str(port), str(initialize_delay)],
+                            stdin=subprocess.DEVNULL)
     wait_until(lambda: port_open(port), what="plain JSON server")
     return proc, port
 
@@ -265,6 +266,27 @@ def test_mcp_param_headers_for_a_2026_server(home):
     finally:
         server.terminate()
         server.wait()
+
+
+def test_requests_wait_for_a_slow_initialize(home):
+    """Longer than the 5 s a notifications/initialized POST may hold later messages: the
+    request written right after initialize still goes out only once initialize is answered."""
+    proc, port = _plain_server(home, initialize_delay=6)
+    try:
+        write_config(home, url_target("plain", f"http://127.0.0.1:{port}/rpc", "http"))
+        proxy = RawProxy(home, "plain")
+        try:
+            proxy.request(1, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                            "clientInfo": {"name": "eager", "version": "1"}})
+            proxy.request(2, "tools/list")
+            answers = proxy.read_answers([1, 2])
+            assert answers[1]["result"]["answered_before"] == 0
+            assert answers[2]["result"]["answered_before"] == 1, "tools/list overtook initialize"
+        finally:
+            proxy.kill()
+    finally:
+        proc.terminate()
+        proc.wait()
 
 
 def test_a_client_that_does_not_wait_for_the_initialize_answer(home):

@@ -30,7 +30,7 @@ use crate::transport::{
 /// attach) before the client gets an error.
 const MAX_ATTEMPTS: u8 = 3;
 
-/// How long later messages wait behind `initialize` or `notifications/initialized` at most.
+/// How long later messages wait behind `notifications/initialized` at most.
 const BARRIER_WAIT: Duration = Duration::from_secs(5);
 
 /// Everything `run` needs, resolved from the command line and the environment.
@@ -385,7 +385,14 @@ impl Proxy {
                 continue; // every request in it timed out or was cancelled meanwhile
             }
             if message.barrier {
-                self.barrier = Some(Instant::now() + BARRIER_WAIT);
+                // An initialize holds the line until its answer (or its timeout): a server may
+                // take long to start; a notification's POST ends at once or never.
+                let wait = if message.method.as_deref() == Some("initialize") {
+                    self.request_timeout()
+                } else {
+                    BARRIER_WAIT
+                };
+                self.barrier = Some(Instant::now() + wait);
             }
             // A stateless request is cancelled by dropping its POST: keep the handle.
             let stateless_request = match message.requests.as_slice() {

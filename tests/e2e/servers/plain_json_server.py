@@ -1,11 +1,15 @@
 """A plain JSON-RPC-over-POST server (no SSE, no sessions) that answers every request with the
 HTTP headers it received, so that the proxy's tests can check what the proxy sends.
 
-Usage: python plain_json_server.py PORT
+Usage: python plain_json_server.py PORT [INITIALIZE_DELAY_SECONDS]
+(a slow initialize; every answer then carries `answered_before`, how many answers went before it)
 """
 
+import itertools
 import json
 import sys
+import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -20,10 +24,15 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        if message["method"] == "initialize":
+            time.sleep(INITIALIZE_DELAY)
+        with ANSWERED_LOCK:
+            answered_before = next(ANSWERED)
         answer = {
             "jsonrpc": "2.0",
             "id": message["id"],
-            "result": {"headers": {k.lower(): v for k, v in self.headers.items()}, "method": message["method"]},
+            "result": {"headers": {k.lower(): v for k, v in self.headers.items()}, "method": message["method"],
+                       "answered_before": answered_before},
         }
         data = json.dumps(answer).encode()
         self.send_response(200)
@@ -35,6 +44,10 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
 
+
+INITIALIZE_DELAY = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+ANSWERED = itertools.count()
+ANSWERED_LOCK = threading.Lock()
 
 if __name__ == "__main__":
     ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
