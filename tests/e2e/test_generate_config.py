@@ -126,6 +126,30 @@ def test_sidecar_with_target_triple_is_found(home: Home, tmp_path: Path):
     assert entry["command"] == str(sidecar)
 
 
+
+def test_a_proxy_inside_a_running_appimage_is_never_written(home: Home, tmp_path: Path):
+    """An AppImage runs from a mount that is gone when it exits: its proxy path would point at
+    nothing. Refused, unless PATH has a lasting proxy, which is then written."""
+    mount = tmp_path / ".mount_msmXYZ"
+    (mount / "usr" / "bin").mkdir(parents=True)
+    binary = mount / "usr" / "bin" / "mcp-session-manager"
+    _place_binary(MANAGER_BIN, binary)
+    _place_binary(PROXY_BIN, mount / "usr" / "bin" / "mcp-session-proxy")
+    on_path = tmp_path / "path-bin"
+    on_path.mkdir()
+    env = dict(home.env, APPIMAGE=str(tmp_path / "MCP_Session_Manager.AppImage"), APPDIR=str(mount),
+               PATH=str(on_path))
+    refused = generate_config(home, env=env, binary=binary)
+    assert refused.returncode != 0
+    assert "inside an AppImage" in refused.stderr and str(mount) in refused.stderr, refused.stderr
+    assert not claude_json(home).exists()
+
+    _place_binary(PROXY_BIN, on_path / "mcp-session-proxy")
+    written = generate_config(home, env=env, binary=binary)
+    assert written.returncode == 0, written.stderr
+    entry = json.loads(claude_json(home).read_text())["mcpServers"]["memory"]
+    assert entry["command"] == str(on_path / "mcp-session-proxy")
+
 def _place_binary(source: Path, destination: Path) -> None:
     """A hard link when the file systems allow (the GUI build is hundreds of MB), else a copy.
     Not a symlink: the binary finds the proxy beside its resolved path."""

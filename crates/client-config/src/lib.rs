@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 pub use client::{ClientDirs, ClientKind, Os, Scope};
 pub use merge::{EntryOutcome, EntryReport, PROXY_FILE_PREFIX, is_our_entry};
-pub use proxy_path::{find_proxy, find_proxy_for_current_exe, proxy_file_name};
+pub use proxy_path::{ExeDir, find_proxy, find_proxy_for_current_exe, proxy_file_name};
 pub use report::GenerateReport;
 pub use writer::{BACKUPS_KEPT, PAUSE_BEFORE_RENAME_ENV};
 
@@ -130,6 +130,11 @@ pub enum ConfigWriteError {
         searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
     )]
     ProxyNotFound { searched: Vec<PathBuf> },
+    #[error(
+        "the proxy beside this binary ({}) is inside an AppImage, whose mount at {} is gone once the app exits, and none is on PATH; install the .deb (or put mcp-session-proxy on PATH); no config was written",
+        path.display(), mount.display()
+    )]
+    ProxyOnlyInAppImage { path: PathBuf, mount: PathBuf },
     #[error("the proxy path `{}` is not valid UTF-8, which a JSON config cannot hold", path.display())]
     ProxyNotUtf8 { path: PathBuf },
     #[error("the project directory `{}` is not absolute", path.display())]
