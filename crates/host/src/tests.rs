@@ -92,6 +92,18 @@ impl TestHost {
             .header("content-type", "application/json")
             .json(&body)
     }
+
+    /// A 2026-07-28 request from `client`: its `_meta` and the headers that revision wants.
+    fn stateless_post(&self, id: usize, method: &str, client: &str) -> reqwest::RequestBuilder {
+        let meta = json!({
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": client, "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}
+        });
+        self.mcp_post(json!({"jsonrpc":"2.0","id":id,"method":method,"params":{"_meta": meta}}))
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+    }
 }
 
 /// The JSON-RPC message of a response that is either JSON or a one-message SSE stream.
@@ -316,18 +328,9 @@ async fn idle_session_expires_and_rmcp_session_is_closed() {
 #[tokio::test]
 async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
     let host = TestHost::start("").await;
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "stateless-test", "version": "1"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
     for id in 1..=2 {
         let response = host
-            .mcp_post(
-                json!({"jsonrpc":"2.0","id":id,"method":"tools/list","params":{"_meta": meta}}),
-            )
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
+            .stateless_post(id, "tools/list", "stateless-test")
             .header("mcp-proxy-instance", "3f1c")
             .send()
             .await
@@ -342,11 +345,7 @@ async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
         assert!(jsonrpc_body(response).await["result"]["tools"].is_array());
     }
     let discover = host
-        .mcp_post(
-            json!({"jsonrpc":"2.0","id":9,"method":"server/discover","params":{"_meta": meta}}),
-        )
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "server/discover")
+        .stateless_post(9, "server/discover", "stateless-test")
         .header("mcp-proxy-instance", "3f1c")
         .send()
         .await
@@ -365,19 +364,10 @@ async fn stateless_revision_is_served_and_counted_by_proxy_instance() {
 #[tokio::test]
 async fn a_stateless_client_without_a_proxy_is_one_entry_per_project() {
     let host = TestHost::start("").await;
-    let meta = json!({
-        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
-        "io.modelcontextprotocol/clientInfo": {"name": "direct-client", "version": "3"},
-        "io.modelcontextprotocol/clientCapabilities": {}
-    });
     let projects = ["/home/me/alpha", "/home/me/alpha", "/home/me/beta"];
     for (id, project) in projects.into_iter().enumerate() {
         let response = host
-            .mcp_post(
-                json!({"jsonrpc":"2.0","id":id,"method":"tools/list","params":{"_meta": meta}}),
-            )
-            .header("mcp-protocol-version", "2026-07-28")
-            .header("mcp-method", "tools/list")
+            .stateless_post(id, "tools/list", "direct-client")
             .header("mcp-project-path", project)
             .send()
             .await

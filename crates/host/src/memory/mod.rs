@@ -258,6 +258,18 @@ fn tool_error(message: impl Into<String>) -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text(message.into())])
 }
 
+/// A store outcome as the tool's result: a store error is a tool error (`isError`), as the
+/// reference reports it.
+fn tool_outcome<T>(
+    outcome: Result<T, StoreError>,
+    answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
+) -> Result<CallToolResult, ErrorData> {
+    match outcome {
+        Ok(value) => answer(value),
+        Err(e) => Ok(tool_error(e.to_string())),
+    }
+}
+
 fn graph_result(graph: Graph) -> Result<CallToolResult, ErrorData> {
     let wire = WireGraph::from(graph);
     let structured =
@@ -314,18 +326,14 @@ impl MemoryService {
         }))
     }
 
-    /// [`Self::run_store`] for a tool that only reads; a store error is a tool error
-    /// (`isError`), as the reference reports it.
+    /// [`Self::run_store`] for a tool that only reads.
     async fn run_tool<T: Send + 'static>(
         &self,
         extensions: &Extensions,
         op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
         answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
     ) -> Result<CallToolResult, ErrorData> {
-        match self.run_store(extensions, false, op).await? {
-            Ok(value) => answer(value),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        tool_outcome(self.run_store(extensions, false, op).await?, answer)
     }
 
     /// [`Self::run_store`] for a tool that writes: its success notifies the subscribers.
@@ -335,10 +343,7 @@ impl MemoryService {
         op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
         answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
     ) -> Result<CallToolResult, ErrorData> {
-        match self.run_store(extensions, true, op).await? {
-            Ok(value) => answer(value),
-            Err(e) => Ok(tool_error(e.to_string())),
-        }
+        tool_outcome(self.run_store(extensions, true, op).await?, answer)
     }
 
     #[tool(
