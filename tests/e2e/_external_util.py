@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import FASTMCP_PYTHON, NODE_MODULES, wait_until
+from conftest import FASTMCP_PYTHON, NODE_MODULES, start_host, wait_until
 
 EVERYTHING = NODE_MODULES / "@modelcontextprotocol" / "server-everything" / "dist" / "index.js"
 SERVERS = Path(__file__).resolve().parent / "servers"
@@ -79,3 +79,14 @@ def fastmcp_sse(name: str = "fastmcp") -> str:
         f'[targets.{name}]\ncommand = "{FASTMCP_PYTHON}"\nargs = ["{script}", "{{port:{name}}}"]\n'
         f'transport = "sse"\nport = {{port:{name}}}\n'
     )
+
+
+def start_host_with_everything(home, share: str = "shared"):
+    """A host serving server-everything as its stdio target `everything`, once that runs."""
+    host = start_host(home, stdio_everything(share=share), wait_for=("memory", "everything"))
+    try:
+        wait_state(host, "everything", "running")
+    except BaseException:
+        host.stop()
+        raise
+    return host

@@ -15,7 +15,7 @@ import anyio
 import pytest
 from mcp import Client, types
 
-from _external_util import children_running, pid_alive, stdio_everything, target, wait_state
+from _external_util import children_running, pid_alive, start_host_with_everything, stdio_everything, target, wait_state
 from _host_util import mcp_client
 from _proxy_util import proxy_params
 from conftest import start_host, wait_until
@@ -55,9 +55,9 @@ def client(host, name: str, via: str = "http", **kwargs):
 
 @pytest.mark.parametrize("via", ["http", "proxy"])
 def test_shared_child_serves_three_sdk_sessions_at_once(home, via):
-    host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home)
     try:
-        running = wait_state(host, "everything", "running")
+        running = target(host, "everything")
         assert running["transport"] == "stdio" and running["kind"] == "process"
         uri = "demo://resource/static/document/architecture.md"
         updates = {"a": [], "b": [], "c": []}
@@ -124,9 +124,8 @@ def test_shared_child_serves_three_sdk_sessions_at_once(home, via):
 
 
 def test_per_session_children_come_and_go_with_their_sessions(home):
-    host = start_host(home, stdio_everything(share="per-session"), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home, "per-session")
     try:
-        wait_state(host, "everything", "running")
         assert children_running(host.proc.pid, "server-everything") == []
         seen = {}
 
@@ -154,9 +153,8 @@ def test_per_session_children_come_and_go_with_their_sessions(home):
 
 
 def test_a_killed_child_is_restarted_and_the_session_carries_on(home):
-    host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home)
     try:
-        wait_state(host, "everything", "running")
         pids = {}
 
         async def main():

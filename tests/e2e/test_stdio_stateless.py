@@ -12,10 +12,9 @@ import anyio
 import pytest
 from mcp import Client, types
 
-from _external_util import children_running, stdio_everything, target, wait_state
+from _external_util import children_running, start_host_with_everything, target
 from _host_util import jsonrpc, mcp_client, raw_request
 from _proxy_util import proxy_params
-from conftest import start_host
 
 STATELESS = "2026-07-28"
 
@@ -51,9 +50,8 @@ def stateless_client(host, via: str, instance: str) -> Client:
 
 @pytest.mark.parametrize("via", ["http", "proxy"])
 def test_stateless_sdk_client_of_a_shared_stdio_server(home, via):
-    host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home)
     try:
-        wait_state(host, "everything", "running")
         seen = {}
 
         async def main():
@@ -132,11 +130,9 @@ async def asyncio_gather(*awaitables):
 def test_stateless_listen_gets_resource_updates(home):
     """`subscriptions/listen` (2026-07-28's way to follow changes) on a shared stdio child: the
     SDK's listen stream gets the child's updates of the subscribed resource."""
-    host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home)
     uri = "demo://resource/static/document/architecture.md"
     try:
-        wait_state(host, "everything", "running")
-
         async def main():
             async with stateless_client(host, "http", "listener") as c:
                 async with c.listen(resource_subscriptions=[uri]) as subscription:
@@ -153,10 +149,8 @@ def test_stateless_listen_gets_resource_updates(home):
 
 def test_auto_mode_negotiates_the_stateless_revision(home):
     """An SDK client in auto mode probes `server/discover` and now stays stateless."""
-    host = start_host(home, stdio_everything(), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home)
     try:
-        wait_state(host, "everything", "running")
-
         async def main():
             async with mcp_client(host.url("everything"), host.headers(), mode="auto") as c:
                 assert c.protocol_version == STATELESS
@@ -168,9 +162,8 @@ def test_auto_mode_negotiates_the_stateless_revision(home):
 
 
 def test_per_session_target_serves_stateless_clients_from_one_child(home):
-    host = start_host(home, stdio_everything(share="per-session"), wait_for=("memory", "everything"))
+    host = start_host_with_everything(home, "per-session")
     try:
-        wait_state(host, "everything", "running")
         assert children_running(host.proc.pid, "server-everything") == []
         seen = {}
 
