@@ -6,6 +6,7 @@ pub mod config;
 pub mod headers;
 pub mod lockfile;
 pub mod logging;
+pub mod meta_keys;
 pub mod state_dir;
 pub mod token;
 

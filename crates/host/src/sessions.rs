@@ -23,7 +23,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use msm_core::headers;
+use msm_core::{headers, meta_keys};
 
 /// Bodies larger than this are refused before they reach the MCP server (rmcp's own limit).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -415,8 +415,8 @@ fn peek_body(bytes: &[u8], seen: &mut Seen) {
     } else {
         let meta = params.and_then(|p| p.get("_meta"));
         (
-            meta.and_then(|m| m.get("io.modelcontextprotocol/clientInfo")),
-            meta.and_then(|m| m.get("io.modelcontextprotocol/protocolVersion")),
+            meta.and_then(|m| m.get(meta_keys::CLIENT_INFO)),
+            meta.and_then(|m| m.get(meta_keys::PROTOCOL_VERSION)),
         )
     };
     let short = |v: Option<&serde_json::Value>| {

@@ -17,9 +17,6 @@ pub const ANSWER_LOST: i64 = -32003;
 /// No answer within the per-request timeout.
 pub const REQUEST_TIMEOUT: i64 = -32001;
 
-/// The `_meta` key that carries the protocol revision of a stateless (2026-07-28) request.
-pub const PROTOCOL_VERSION_META_KEY: &str = "io.modelcontextprotocol/protocolVersion";
-
 /// A request id as its JSON text (`1`, `"abc"`), so that it can key a map and be echoed verbatim.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct IdKey(Box<str>);

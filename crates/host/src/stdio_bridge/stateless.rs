@@ -30,10 +30,8 @@
 
 use super::*;
 use futures::StreamExt;
-use upstream::{
-    INVALID_PARAMS, ListenFilter, META_CLIENT_CAPABILITIES, META_CLIENT_INFO,
-    META_PROTOCOL_VERSION, METHOD_NOT_FOUND,
-};
+use msm_core::meta_keys;
+use upstream::{INVALID_PARAMS, ListenFilter, METHOD_NOT_FOUND};
 
 /// The stateless revision.
 pub const STATELESS_PROTOCOL_VERSION: &str = "2026-07-28";
@@ -117,7 +115,7 @@ fn meta(message: &Value) -> Option<&Value> {
 
 fn meta_version(message: &Value) -> Option<&str> {
     meta(message)
-        .and_then(|m| m.get(META_PROTOCOL_VERSION))
+        .and_then(|m| m.get(meta_keys::PROTOCOL_VERSION))
         .and_then(Value::as_str)
 }
 
@@ -126,13 +124,13 @@ fn missing_context(message: &Value) -> Vec<&'static str> {
     let meta = meta(message);
     let mut missing = Vec::new();
     if meta_version(message).is_none() {
-        missing.push(META_PROTOCOL_VERSION);
+        missing.push(meta_keys::PROTOCOL_VERSION);
     }
     if !meta
-        .and_then(|m| m.get(META_CLIENT_CAPABILITIES))
+        .and_then(|m| m.get(meta_keys::CLIENT_CAPABILITIES))
         .is_some_and(Value::is_object)
     {
-        missing.push(META_CLIENT_CAPABILITIES);
+        missing.push(meta_keys::CLIENT_CAPABILITIES);
     }
     missing
 }
@@ -299,7 +297,7 @@ fn listen(upstream: Arc<Upstream>, message: &Value, id: &Value, initialized: &Va
     let acknowledged = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
     "params": {
         "notifications": accepted,
-        "_meta": {"io.modelcontextprotocol/subscriptionId": id},
+        "_meta": {(meta_keys::SUBSCRIPTION_ID): id},
     }});
     let key: SessionId = Arc::from(format!("listen-{}", uuid::Uuid::new_v4().simple()));
     let rx = upstream.open_listen(key.clone(), filter, &uris);
@@ -433,8 +431,8 @@ fn child_initialize_params(meta: Option<&Value>) -> Value {
     let get = |key: &str| meta.and_then(|m| m.get(key)).cloned();
     json!({
         "protocolVersion": CHILD_PROTOCOL_VERSION,
-        "capabilities": get(META_CLIENT_CAPABILITIES).unwrap_or_else(|| json!({})),
-        "clientInfo": get(META_CLIENT_INFO).unwrap_or_else(|| json!({
+        "capabilities": get(meta_keys::CLIENT_CAPABILITIES).unwrap_or_else(|| json!({})),
+        "clientInfo": get(meta_keys::CLIENT_INFO).unwrap_or_else(|| json!({
             "name": "mcp-session-manager",
             "version": env!("CARGO_PKG_VERSION"),
         })),
@@ -458,7 +456,7 @@ pub(super) fn discover_result(initialized: &Value) -> Value {
         result["instructions"] = instructions.clone();
     }
     if let Some(server_info) = initialized.get("serverInfo") {
-        result["_meta"] = json!({ "io.modelcontextprotocol/serverInfo": server_info });
+        result["_meta"] = json!({ (meta_keys::SERVER_INFO): server_info });
     }
     result
 }

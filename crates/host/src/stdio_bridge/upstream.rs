@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::{mpsc, watch};
 
+use msm_core::meta_keys;
+
 use crate::TargetState;
 use crate::supervisor::{ChildPipes, SupervisedChild};
 
@@ -632,10 +634,10 @@ impl Upstream {
             .to_owned();
         let meta = message.pointer("/params/_meta");
         let capabilities = meta
-            .and_then(|meta| meta.get(META_CLIENT_CAPABILITIES))
+            .and_then(|meta| meta.get(meta_keys::CLIENT_CAPABILITIES))
             .cloned()
             .unwrap_or_else(|| json!({}));
-        let log_level = log_severity(meta.and_then(|meta| meta.get(META_LOG_LEVEL)));
+        let log_level = log_severity(meta.and_then(|meta| meta.get(meta_keys::LOG_LEVEL)));
         strip_stateless_params(&mut message);
         let key: SessionId = Arc::from(format!("stateless-{}", uuid::Uuid::new_v4().simple()));
         self.routing.lock().stateless.insert(
@@ -1372,7 +1374,7 @@ fn deliver_notification(routing: &Routing, session: &SessionId, method: &str, me
                 if !message["params"].get("_meta").is_some_and(Value::is_object) {
                     message["params"]["_meta"] = json!({});
                 }
-                message["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] =
+                message["params"]["_meta"][meta_keys::SUBSCRIPTION_ID] =
                     filter.subscription_id.clone();
                 let _ = stream.send(message);
             }
@@ -1422,12 +1424,6 @@ fn deliver_to_session(
     request_stream().is_some_and(|tx| tx.send(Outgoing::Related(message)).is_ok())
 }
 
-/// The stateless revision's request `_meta` keys (SEP-2575).
-pub(crate) const META_PROTOCOL_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
-pub(crate) const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
-pub(crate) const META_CLIENT_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
-pub(crate) const META_LOG_LEVEL: &str = "io.modelcontextprotocol/logLevel";
-
 /// What the child (initialized once, in a session revision) must not see of a stateless
 /// request: the per-request client context (the child got one at its initialize) and the
 /// multi round-trip fields.
@@ -1440,10 +1436,10 @@ fn strip_stateless_params(message: &mut Value) {
     let empty = match params.get_mut("_meta").and_then(Value::as_object_mut) {
         Some(meta) => {
             for key in [
-                META_PROTOCOL_VERSION,
-                META_CLIENT_INFO,
-                META_CLIENT_CAPABILITIES,
-                META_LOG_LEVEL,
+                meta_keys::PROTOCOL_VERSION,
+                meta_keys::CLIENT_INFO,
+                meta_keys::CLIENT_CAPABILITIES,
+                meta_keys::LOG_LEVEL,
             ] {
                 meta.remove(key);
             }
