@@ -558,16 +558,9 @@ impl MemoryService {
 impl MemoryService {
     /// The path of the session's DB (opening it, off the async threads).
     async fn db_path(&self, extensions: &Extensions) -> Result<PathBuf, ErrorData> {
-        let registry = self.registry.clone();
-        let project = project_path(extensions);
-        tokio::task::spawn_blocking(move || {
-            registry
-                .store_for_project(project.as_deref())
-                .map(|store| store.path().to_owned())
-        })
-        .await
-        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?
-        .map_err(|e| ErrorData::internal_error(e.to_string(), None))
+        self.run_store(extensions, false, |store| Ok(store.path().to_owned()))
+            .await?
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))
     }
 
     /// The tools in the reference server's order.
