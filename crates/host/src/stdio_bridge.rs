@@ -27,7 +27,7 @@
 //! child kept for all stateless clients, stopped after [`STATELESS_CHILD_IDLE`] without
 //! requests or listeners (a child per request would start a process for every call). No
 //! session is opened for them; the host's session registry counts a stateless client by its
-//! `Mcp-Proxy-Instance`, as for the memory target.
+//! `Mcp-Proxy-Instance` (without one: by client and project), as for the memory target.
 //!
 //! HTTP (streamable HTTP, session revisions 2024-11-05 to 2025-11-25): `POST` answers a request
 //! as plain JSON when its answer comes first (within a second) or the client accepts only JSON,
