@@ -147,6 +147,16 @@ pub enum HostEvent {
     ConfigError {
         message: String,
     },
+    /// A memory DB file lost its name while in use (deleted, moved, replaced) and was reopened.
+    MemoryDbReopened {
+        db: String,
+        project: Option<String>,
+        /// `deleted` or `replaced`.
+        reason: &'static str,
+        /// The DB used from now on.
+        now: String,
+        message: String,
+    },
     ShuttingDown,
 }
 
@@ -249,6 +259,18 @@ impl Host {
         let sessions = SessionRegistry::new(Duration::from_secs(config.session_idle_timeout_secs));
         let (events, _) = broadcast::channel(256);
         let memory = crate::MemoryBackend::open(&state_dir);
+        {
+            let events = events.clone();
+            memory.stores().on_reopened(move |reopened| {
+                let _ = events.send(HostEvent::MemoryDbReopened {
+                    db: reopened.db.display().to_string(),
+                    project: reopened.project.as_ref().map(|p| p.display().to_string()),
+                    reason: reopened.how.as_str(),
+                    now: reopened.now.display().to_string(),
+                    message: reopened.message(),
+                });
+            });
+        }
         let inner = Arc::new(HostInner {
             launch_ctx: LaunchContext {
                 state_dir: state_dir.clone(),

@@ -22,28 +22,8 @@ use std::time::{Duration, Instant};
 
 use msm_memory::{Entity, MemoryStore, Relation, import_jsonl};
 
-/// A small deterministic generator (xorshift64*), so that every run searches the same data.
-struct DirRef(PathBuf);
-
-impl DirRef {
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
+mod common;
+use common::{Daemon, DirRef, Rng, built_manager, ms, percentile};
 
 const SYLLABLES: [&str; 24] = [
     "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ber", "dan", "fel", "gor", "hal", "jon",
@@ -114,15 +94,6 @@ fn queries(words: &[String], n_entities: usize, count: usize) -> Vec<String> {
             _ => format!("note {}:", rng.below(n_entities)),
         })
         .collect()
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
 }
 
 fn time_searches(store: &MemoryStore, queries: &[String]) -> (Vec<Duration>, usize) {
@@ -438,76 +409,6 @@ fn daemon_versus_reference(dir: &Path, qs: &[String], theirs: &[Duration], their
                 ms(percentile(&pings, 0.5))
             );
         }
-    }
-}
-
-/// `target/release/mcp-session-manager` when built, else the debug one.
-fn built_manager() -> Option<PathBuf> {
-    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target");
-    ["release", "debug"]
-        .iter()
-        .map(|profile| target.join(profile).join("mcp-session-manager"))
-        .find(|p| p.is_file())
-}
-
-/// A headless daemon on ephemeral ports with its own state dir, stopped on drop.
-struct Daemon {
-    child: std::process::Child,
-    port: u16,
-    token: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-impl Daemon {
-    fn start(bin: &Path, dir: &Path) -> std::io::Result<Daemon> {
-        let state = dir.join("state");
-        std::fs::create_dir_all(&state)?;
-        let port = free_port();
-        std::fs::write(
-            state.join("config.toml"),
-            format!(
-                "[manager]\nport = {}\n\n[targets.memory]\nbuiltin = \"memory\"\nport = {port}\n",
-                free_port()
-            ),
-        )?;
-        let child = Command::new(bin)
-            .arg("daemon")
-            .env("MCP_SESSION_MANAGER_HOME", &state)
-            .env("HOME", dir)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let mut daemon = Daemon {
-            child,
-            port,
-            token: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if Instant::now() > deadline || daemon.child.try_wait()?.is_some() {
-                return Err(std::io::Error::other("the daemon did not come up"));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        daemon.token = std::fs::read_to_string(state.join("token"))?
-            .trim()
-            .to_owned();
-        Ok(daemon)
-    }
-}
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -15,6 +15,7 @@
 //! repeat is skipped like one that existed before the request. Across requests the two agree.
 
 mod error;
+mod file_identity;
 mod import;
 mod model;
 mod registry;
@@ -23,10 +24,11 @@ mod store;
 mod trigrams;
 
 pub use error::StoreError;
+pub use file_identity::Displacement;
 pub use import::{BadLine, ImportReport, import_jsonl};
 pub use model::{
     AddedObservations, Entity, Graph, GraphPage, ObservationAddition, ObservationDeletion,
     Relation, StoreCounts,
 };
-pub use registry::{DbInfo, StoreRegistry};
+pub use registry::{DbInfo, Reopened, StoreRegistry};
 pub use store::{MemoryStore, search_key};

@@ -11,7 +11,48 @@ use std::time::SystemTime;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
-use crate::{GraphPage, MemoryStore, StoreCounts, StoreError};
+use crate::{Displacement, GraphPage, MemoryStore, StoreCounts, StoreError};
+
+/// How many times one operation follows a DB file that keeps losing its name before failing.
+const MAX_REOPENS: usize = 4;
+
+/// A memory DB whose file lost its name while in use, and what the registry opened instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reopened {
+    /// The DB path the old store had.
+    pub db: PathBuf,
+    /// The project that DB belongs to; `None` for the home DB.
+    pub project: Option<PathBuf>,
+    pub how: Displacement,
+    /// The DB the operation ran on instead: the same path (a new file, or the one put there),
+    /// or the home DB when the project dir is gone or no longer writable.
+    pub now: PathBuf,
+}
+
+impl Reopened {
+    /// One sentence for a person: what happened and where writes go now.
+    pub fn message(&self) -> String {
+        let whose = match &self.project {
+            Some(dir) => format!(
+                "for {}",
+                dir.file_name()
+                    .map_or_else(|| dir.display().to_string(), |n| n.to_string_lossy().into())
+            ),
+            None => "in the home directory".to_owned(),
+        };
+        let after = match (self.how, self.now == self.db) {
+            (Displacement::Gone, true) => "a new one was created".to_owned(),
+            (Displacement::Replaced, true) => "the file now at its path is used".to_owned(),
+            (_, false) => format!("writes now go to {}", self.now.display()),
+        };
+        format!(
+            "memory DB {whose} was {} while in use; {after}",
+            self.how.as_str()
+        )
+    }
+}
+
+type ReopenedObserver = Arc<dyn Fn(&Reopened) + Send + Sync>;
 
 /// One DB the host has opened, as the manager API shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +96,7 @@ pub struct StoreRegistry {
     warned: Mutex<HashSet<String>>,
     /// Header values already resolved to a project DB (saves the file system checks per call).
     resolved: Mutex<HashMap<String, Arc<MemoryStore>>>,
+    observer: Mutex<Option<ReopenedObserver>>,
 }
 
 impl std::fmt::Debug for StoreRegistry {
@@ -89,6 +131,115 @@ impl StoreRegistry {
             known: Mutex::new(known),
             warned: Mutex::new(HashSet::new()),
             resolved: Mutex::new(HashMap::new()),
+            observer: Mutex::new(None),
+        }
+    }
+
+    /// Calls `observer` each time a DB is reopened because its file lost its name (the host
+    /// turns it into an event the UI shows).
+    pub fn on_reopened(&self, observer: impl Fn(&Reopened) + Send + Sync + 'static) {
+        *self.observer.lock() = Some(Arc::new(observer));
+    }
+
+    /// Runs `op` on the store of an `Mcp-Project-Path` value (see [`Self::store_for_project`])
+    /// and returns its value and the DB it ran on. When the DB file lost its name (deleted,
+    /// moved, replaced), the store is closed, the project resolved again (a deleted `.claude/`
+    /// is made anew; a project dir that is gone falls back to the home DB), and `op` runs
+    /// again there: nothing is acknowledged into a file without a name.
+    pub fn run<T>(
+        &self,
+        project: Option<&str>,
+        op: impl Fn(&MemoryStore) -> Result<T, StoreError>,
+    ) -> Result<(T, PathBuf), StoreError> {
+        self.follow(|| self.store_for_project(project), op)
+    }
+
+    /// [`Self::run`] on one known DB file, which is not created when missing.
+    fn run_on_db<T>(
+        &self,
+        db: &KnownDb,
+        op: impl Fn(&MemoryStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let open = || {
+            if !db.path.is_file() {
+                return Err(StoreError::UnknownDb(db_id(&db.path)));
+            }
+            self.open(&db.path, db.project.as_deref())
+        };
+        self.follow(open, op).map(|(value, _)| value)
+    }
+
+    fn follow<T>(
+        &self,
+        store: impl Fn() -> Result<Arc<MemoryStore>, StoreError>,
+        op: impl Fn(&MemoryStore) -> Result<T, StoreError>,
+    ) -> Result<(T, PathBuf), StoreError> {
+        let mut lost: Option<(PathBuf, Option<PathBuf>, Displacement)> = None;
+        let mut last_error = None;
+        for _ in 0..MAX_REOPENS {
+            let store = store()?;
+            if let Some((db, project, how)) = lost.take() {
+                self.announce(Reopened {
+                    db,
+                    project,
+                    how,
+                    now: store.path().to_owned(),
+                });
+            }
+            match op(&store) {
+                Err(StoreError::Displaced { path, how }) => {
+                    lost = self
+                        .forget(&store)
+                        .map(|project| (path.clone(), project, how));
+                    last_error = Some(StoreError::Displaced { path, how });
+                }
+                Err(error @ StoreError::Closed { .. }) => last_error = Some(error),
+                outcome => return outcome.map(|value| (value, store.path().to_owned())),
+            }
+        }
+        Err(last_error.expect("the loop ran at least once"))
+    }
+
+    /// Closes a store whose file lost its name and drops it from the caches. The close happens
+    /// under the store map's lock, so the path cannot be opened again before the old
+    /// connections are gone. Returns the DB's project when this call was the one that removed
+    /// it (so the change is announced once).
+    fn forget(&self, store: &Arc<MemoryStore>) -> Option<Option<PathBuf>> {
+        let mut stores = self.stores.lock();
+        store.close();
+        let ours = stores
+            .get(store.path())
+            .is_some_and(|cached| Arc::ptr_eq(cached, store));
+        if ours {
+            stores.remove(store.path());
+        }
+        drop(stores);
+        self.resolved
+            .lock()
+            .retain(|_, cached| !Arc::ptr_eq(cached, store));
+        if !ours {
+            return None;
+        }
+        let project = self
+            .known
+            .lock()
+            .iter()
+            .find(|k| k.path == store.path())
+            .and_then(|k| k.project.clone());
+        Some(project)
+    }
+
+    fn announce(&self, reopened: Reopened) {
+        tracing::warn!(
+            db = %reopened.db.display(),
+            now = %reopened.now.display(),
+            how = reopened.how.as_str(),
+            "{}",
+            reopened.message()
+        );
+        let observer = self.observer.lock().clone();
+        if let Some(observer) = observer {
+            observer(&reopened);
         }
     }
 
@@ -99,7 +250,8 @@ impl StoreRegistry {
 
     /// The store for an `Mcp-Project-Path` value (`None`: no header): the project's
     /// `.claude/memory.db` when the value is an absolute existing directory whose DB file can
-    /// be written, else the home DB.
+    /// be written, else the home DB. Prefer [`Self::run`], which follows a DB file that is
+    /// deleted or replaced while in use.
     pub fn store_for_project(&self, project: Option<&str>) -> Result<Arc<MemoryStore>, StoreError> {
         if let Some(raw) = project {
             if let Some(store) = self.resolved.lock().get(raw) {
@@ -174,10 +326,7 @@ impl StoreRegistry {
                     .filter_map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
                     .max();
                 let (counts, error) = if exists {
-                    match self
-                        .open(&k.path, k.project.as_deref())
-                        .and_then(|s| s.counts())
-                    {
+                    match self.run_on_db(&k, MemoryStore::counts) {
                         Ok(c) => (Some(c), None),
                         Err(e) => (None, Some(e.to_string())),
                     }
@@ -213,17 +362,15 @@ impl StoreRegistry {
             .find(|k| db_id(&k.path) == id)
             .cloned()
             .ok_or_else(|| StoreError::UnknownDb(id.to_owned()))?;
-        if !known.path.is_file() {
-            return Err(StoreError::UnknownDb(id.to_owned()));
-        }
-        self.open(&known.path, known.project.as_deref())?
-            .graph_page(query, offset, limit)
+        self.run_on_db(&known, |store| store.graph_page(query, offset, limit))
     }
 
-    /// Drops every cached store (each closes when its last user is done), e.g. at shutdown.
+    /// Closes every store, after the operations in flight (at shutdown).
     pub fn close_all(&self) {
         self.resolved.lock().clear();
-        self.stores.lock().clear();
+        for (_, store) in self.stores.lock().drain() {
+            store.close();
+        }
     }
 }
 

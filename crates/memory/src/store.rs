@@ -4,13 +4,15 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+use crate::file_identity::{self, FileIdentity};
 use crate::schema::{self, Detected};
 use crate::trigrams::TrigramStats;
 use crate::{
@@ -56,10 +58,24 @@ pub(crate) fn search_doc(name: &str, entity_type: &str, observations: &[String])
 }
 
 /// One open memory DB. Cheap to share (`Arc`); every method is one transaction.
+///
+/// Every transaction first checks that the path still names the file the store opened, and a
+/// write checks again after its commit: a write is acknowledged only while its file has its
+/// name. Otherwise the method fails with [`StoreError::Displaced`], and the owner
+/// ([`crate::StoreRegistry`]) closes this store and reopens the path.
 pub struct MemoryStore {
     path: PathBuf,
+    /// The file SQLite opened at `path`.
+    identity: FileIdentity,
+    /// Held shared by every transaction and exclusively by [`MemoryStore::close`], so that
+    /// closing waits for the transactions in flight: no connection to the old file may outlive
+    /// the store, since SQLite deletes `-wal`/`-shm` by name when its last connection closes,
+    /// and by then the names may belong to a new DB at the same path.
+    gate: RwLock<()>,
+    /// Set by [`MemoryStore::close`]; every method then fails with `Closed`.
+    closed: AtomicBool,
     /// The one writer connection (writes are serialised here, then by SQLite's lock).
-    conn: Mutex<Connection>,
+    conn: Mutex<Option<Connection>>,
     /// Idle read connections: in WAL mode reads run beside the writer and each other.
     readers: Mutex<Vec<Connection>>,
     trigrams: TrigramStats,
@@ -78,6 +94,10 @@ impl MemoryStore {
     /// to `memory.db.bak-<UTC timestamp>` beside it and migrated in place; a file in a schema we
     /// do not know is left untouched and refused with [`StoreError::UnknownSchema`].
     pub fn open(path: &Path) -> Result<MemoryStore, StoreError> {
+        Self::open_inner(path).map_err(|e| e.on_db(path))
+    }
+
+    fn open_inner(path: &Path) -> Result<MemoryStore, StoreError> {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -112,9 +132,16 @@ impl MemoryStore {
             Detected::Current | Detected::Older(_) => set_connection_pragmas(&conn)?,
         }
         let trigrams = TrigramStats::load(&conn);
+        let identity = FileIdentity::of(path).map_err(|source| StoreError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
         Ok(MemoryStore {
             path: path.to_owned(),
-            conn: Mutex::new(conn),
+            identity,
+            gate: RwLock::new(()),
+            closed: AtomicBool::new(false),
+            conn: Mutex::new(Some(conn)),
             readers: Mutex::new(Vec::new()),
             trigrams,
         })
@@ -125,18 +152,60 @@ impl MemoryStore {
         &self.path
     }
 
+    /// Whether the store is open and the path still names its file (one `stat`).
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed {
+                path: self.path.clone(),
+            });
+        }
+        file_identity::check(&self.path, self.identity).map_err(|how| StoreError::Displaced {
+            path: self.path.clone(),
+            how,
+        })
+    }
+
+    /// Closes every connection, after the transactions in flight; every later call fails with
+    /// [`StoreError::Closed`]. Idempotent.
+    pub(crate) fn close(&self) {
+        let _exclusive = self.gate.write();
+        self.closed.store(true, Ordering::Release);
+        if let Some(conn) = self.conn.lock().take() {
+            // SQLite neither checkpoints nor deletes the WAL when it closes a DB file that
+            // has moved, so `-wal` and `-shm` stay at the path, where the next file opened
+            // there would adopt their frames as its own (a replaced DB reads as the old one).
+            // Emptying the WAL into the old file first leaves nothing to adopt.
+            if let Err(err) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
+                tracing::warn!(db = %self.path.display(), %err, "cannot empty the WAL at close");
+            }
+        }
+        self.readers.lock().clear();
+    }
+
     /// One write transaction; `f` pushes every search document it writes, counted after the
-    /// commit.
+    /// commit. The file is checked before the transaction and after the commit.
     fn write<T>(
         &self,
         f: impl FnOnce(&Transaction<'_>, &mut Vec<String>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let mut conn = self.conn.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let _shared = self.gate.read();
+        self.check_file()?;
+        let mut guard = self.conn.lock();
+        let conn = guard.as_mut().ok_or_else(|| StoreError::Closed {
+            path: self.path.clone(),
+        })?;
         let mut docs = Vec::new();
-        let value = f(&tx, &mut docs)?;
-        tx.commit()?;
-        drop(conn);
+        let value = (|| {
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let value = f(&tx, &mut docs)?;
+            tx.commit()?;
+            Ok(value)
+        })()
+        .map_err(|e: StoreError| e.on_db(&self.path))?;
+        drop(guard);
+        // Committed, but into a file that may have lost its name meanwhile: only acknowledge
+        // it if the path still names that file.
+        self.check_file()?;
         self.trigrams.note(&docs);
         Ok(value)
     }
@@ -146,17 +215,20 @@ impl MemoryStore {
         &self,
         f: impl FnOnce(&Transaction<'_>) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
+        let _shared = self.gate.read();
+        self.check_file()?;
         let pooled = self.readers.lock().pop();
         let mut conn = match pooled {
             Some(conn) => conn,
-            None => open_reader(&self.path)?,
+            None => open_reader(&self.path).map_err(|e| e.on_db(&self.path))?,
         };
         let result = (|| {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
             let value = f(&tx)?;
             tx.commit()?;
             Ok(value)
-        })();
+        })()
+        .map_err(|e: StoreError| e.on_db(&self.path));
         let mut pool = self.readers.lock();
         if pool.len() < MAX_IDLE_READERS {
             pool.push(conn);

@@ -308,16 +308,15 @@ impl MemoryService {
         &self,
         extensions: &Extensions,
         mutates: bool,
-        op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
+        op: impl Fn(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<Result<T, StoreError>, ErrorData> {
         let registry = self.registry.clone();
         let project = project_path(extensions);
-        let outcome = tokio::task::spawn_blocking(move || {
-            let store = registry.store_for_project(project.as_deref())?;
-            Ok((op(&store)?, store.path().to_owned()))
-        })
-        .await
-        .map_err(|e| ErrorData::internal_error(format!("memory store task failed: {e}"), None))?;
+        let outcome = tokio::task::spawn_blocking(move || registry.run(project.as_deref(), op))
+            .await
+            .map_err(|e| {
+                ErrorData::internal_error(format!("memory store task failed: {e}"), None)
+            })?;
         Ok(outcome.map(|(value, db)| {
             if mutates {
                 self.changes.announce(&db);
@@ -330,7 +329,7 @@ impl MemoryService {
     async fn run_tool<T: Send + 'static>(
         &self,
         extensions: &Extensions,
-        op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
+        op: impl Fn(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
         answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
     ) -> Result<CallToolResult, ErrorData> {
         tool_outcome(self.run_store(extensions, false, op).await?, answer)
@@ -340,7 +339,7 @@ impl MemoryService {
     async fn run_write_tool<T: Send + 'static>(
         &self,
         extensions: &Extensions,
-        op: impl FnOnce(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
+        op: impl Fn(&MemoryStore) -> Result<T, StoreError> + Send + 'static,
         answer: impl FnOnce(T) -> Result<CallToolResult, ErrorData>,
     ) -> Result<CallToolResult, ErrorData> {
         tool_outcome(self.run_store(extensions, true, op).await?, answer)
