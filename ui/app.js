@@ -791,6 +791,8 @@
       renderSummary();
       renderTargets();
     }
+    // A memory DB lost its file while in use (deleted, replaced): say so until dismissed.
+    if (payload && payload.type === "memory-db-reopened") showNotice(payload.message, true);
     const kind = `${type} ${payload && typeof payload === "object" ? pick(payload, "type", "kind", "event") || "" : ""}`;
     scheduleEventRefresh(kind);
   }
@@ -846,7 +848,10 @@
     let text = match[1];
     try { text = decodeURIComponent(text); } catch (_) { /* show it as it came */ }
     history.replaceState(null, "", window.location.pathname + window.location.search);
-    const bad = /fail|could not|error/i.test(text);
+    showNotice(text, /fail|could not|error/i.test(text));
+  }
+
+  function showNotice(text, bad) {
     const notice = $("notice");
     notice.className = `notice ${bad ? "bad" : "ok"}`;
     $("notice-text").textContent = text;

@@ -18,6 +18,7 @@ import pytest
 from conftest import NODE_MODULES, REPO, start_host, wait_until
 from _host_util import mcp_client
 from _proxy_util import proxy_params
+from _durability_util import RawSession
 
 BROWSER_JS = REPO / "tests" / "e2e" / "ui" / "browser.js"
 CHROMIUM = os.environ.get("MSM_CHROMIUM", "/usr/bin/chromium")
@@ -258,6 +259,23 @@ def test_notice_from_the_tray_is_shown_and_dismissed(host, browser):
     assert browser("eval", expression="window.location.href") == host.manager_url + "/", "the token and the notice leave the URL"
     browser("click", selector="#notice-close")
     browser.wait("#notice", state="hidden")
+
+
+def test_a_memory_db_deleted_while_in_use_is_reported_on_the_dashboard(host, browser, tmp_path):
+    project = tmp_path / "orbit"
+    project.mkdir()
+    session = RawSession(host.ports["memory"], host.headers(project))
+    try:
+        session.create("before")
+        browser("goto", url=dashboard_url(host))
+        browser.wait("#connection[data-state='live']")  # the event stream is open
+        shutil.rmtree(project / ".claude")
+        session.create("after")
+    finally:
+        session.close()
+    browser.wait("#notice", text="memory DB for orbit was deleted while in use; a new one was created")
+    assert "bad" in browser("eval", expression="document.getElementById('notice').className")
+    browser.screenshot("memory-db-reopened")
 
 
 def test_dashboard_opens_only_with_the_token_link_which_leaves_the_address_bar(host, browser):

@@ -14,6 +14,7 @@
 //! here every name, every observation of an entity and every relation exists once, so the
 //! repeat is skipped like one that existed before the request. Across requests the two agree.
 
+mod checkpoint;
 mod error;
 mod file_identity;
 mod import;

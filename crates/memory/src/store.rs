@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -12,6 +12,7 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
+use crate::checkpoint::{COMMITS_PER_CHECKPOINT, Checkpointer};
 use crate::file_identity::{self, FileIdentity};
 use crate::schema::{self, Detected};
 use crate::trigrams::TrigramStats;
@@ -21,7 +22,7 @@ use crate::{
 };
 
 /// How long a writer waits for another process's write lock before giving up.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Queries of at least this many characters use the trigram index; shorter ones scan.
 const TRIGRAM: usize = 3;
@@ -79,6 +80,17 @@ pub struct MemoryStore {
     /// Idle read connections: in WAL mode reads run beside the writer and each other.
     readers: Mutex<Vec<Connection>>,
     trigrams: TrigramStats,
+    /// Runs the WAL checkpoints (`None`: SQLite's automatic ones).
+    checkpointer: Mutex<Option<Checkpointer>>,
+    commits: AtomicU64,
+}
+
+impl Drop for MemoryStore {
+    fn drop(&mut self) {
+        if let Some(checkpointer) = self.checkpointer.get_mut().take() {
+            checkpointer.stop();
+        }
+    }
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -136,6 +148,10 @@ impl MemoryStore {
             path: path.to_owned(),
             source,
         })?;
+        let checkpointer = Checkpointer::start(path);
+        if checkpointer.is_some() {
+            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        }
         Ok(MemoryStore {
             path: path.to_owned(),
             identity,
@@ -144,6 +160,8 @@ impl MemoryStore {
             conn: Mutex::new(Some(conn)),
             readers: Mutex::new(Vec::new()),
             trigrams,
+            checkpointer: Mutex::new(checkpointer),
+            commits: AtomicU64::new(0),
         })
     }
 
@@ -170,6 +188,9 @@ impl MemoryStore {
     pub(crate) fn close(&self) {
         let _exclusive = self.gate.write();
         self.closed.store(true, Ordering::Release);
+        if let Some(checkpointer) = self.checkpointer.lock().take() {
+            checkpointer.stop();
+        }
         if let Some(conn) = self.conn.lock().take() {
             // SQLite neither checkpoints nor deletes the WAL when it closes a DB file that
             // has moved, so `-wal` and `-shm` stay at the path, where the next file opened
@@ -203,6 +224,12 @@ impl MemoryStore {
         })()
         .map_err(|e: StoreError| e.on_db(&self.path))?;
         drop(guard);
+        if self.commits.fetch_add(1, Ordering::Relaxed) % COMMITS_PER_CHECKPOINT
+            == COMMITS_PER_CHECKPOINT - 1
+            && let Some(checkpointer) = &*self.checkpointer.lock()
+        {
+            checkpointer.wake();
+        }
         // Committed, but into a file that may have lost its name meanwhile: only acknowledge
         // it if the path still names that file.
         self.check_file()?;
