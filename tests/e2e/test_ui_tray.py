@@ -126,9 +126,10 @@ def test_tray_app_hosts_the_daemons_shows_the_dashboard_and_stops_cleanly(home, 
         log = stderr.read_text()
         assert log.index("web UI: token link accepted") < log.index("web UI: page served")
         assert "web UI: page refused" not in log
-        time.sleep(3)
-        shot = desktop.screenshot(tmp_path / "tray-desktop.png")
-        assert distinct_colours(shot) > 50, "the dashboard window rendered (not a blank screen)"
+        # The webview paints some time after the page is served: seconds on a loaded machine.
+        shot = tmp_path / "tray-desktop.png"
+        wait_until(lambda: distinct_colours(desktop.screenshot(shot)) > 50, timeout=45, interval=1.0,
+                   what="the dashboard window to render (not a blank screen)")
         print(f"screenshot: {shot}")
     finally:
         code = stop_tray(tray)
