@@ -11,7 +11,8 @@
 //! 2. create_entities of one entity at 100k, in process and through the proxy (goal: p50 <=
 //!    0.5 ms through the proxy), and what the DB file check costs per call.
 //!
-//! `MSM_BENCH_QUERIES=N` sets the queries per shape (default 300).
+//! `MSM_BENCH_QUERIES=N` sets the queries per shape (default 300); `MSM_BENCH_OPTIMIZE=1`
+//! merges the index into one segment after the bulk load.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -436,7 +437,14 @@ impl Drop for ProxyClient {
 
 fn main() {
     let temp = tempfile::tempdir().expect("temp dir");
-    let dir = DirRef(temp.path().to_owned());
+    // MSM_BENCH_KEEP=1 keeps the DB (in `<dir>/project/.claude/`) for a look afterwards.
+    let dir = if std::env::var_os("MSM_BENCH_KEEP").is_some() {
+        let kept = temp.keep();
+        println!("DB kept in {}", kept.display());
+        DirRef(kept)
+    } else {
+        DirRef(temp.path().to_owned())
+    };
     let count = std::env::var("MSM_BENCH_QUERIES")
         .ok()
         .and_then(|v| v.parse().ok())

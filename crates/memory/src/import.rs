@@ -101,7 +101,6 @@ pub fn import_jsonl(
         let mut insert_observation = tx.prepare_cached(
             "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
         )?;
-        let mut insert_doc = tx.prepare_cached("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?;
         let mut insert_relation = tx.prepare_cached(
             "INSERT OR IGNORE INTO mem_relations(from_name, to_name, relation_type) VALUES (?1, ?2, ?3)",
         )?;
@@ -121,7 +120,7 @@ pub fn import_jsonl(
                             }
                         }
                         let doc = search_doc(name, entity_type, &kept);
-                        insert_doc.execute(params![id, &doc])?;
+                        crate::search_index::insert(tx, id, &doc)?;
                         docs.push(doc);
                         report.entities_created += 1;
                         report.observations_added += kept.len();

@@ -21,6 +21,7 @@ mod import;
 mod model;
 mod registry;
 mod schema;
+mod search_index;
 mod store;
 mod trigrams;
 

@@ -8,10 +8,11 @@ use std::path::Path;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::StoreError;
+use crate::search_index;
 use crate::store::search_doc;
 
 /// The schema version this build writes.
-pub(crate) const SCHEMA_VERSION: i64 = 1;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE mem_info(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,6 +42,14 @@ CREATE INDEX mem_relations_by_to ON mem_relations(to_name);
 CREATE VIRTUAL TABLE mem_search USING fts5(doc, tokenize = 'trigram case_sensitive 1');
 ";
 
+/// Version 2: the suffixes of each search document's digit runs (see `search_index.rs`), as
+/// the tokens of a contentless FTS5 table (rowid = entity id; no positions, no sizes).
+const SCHEMA_V2: &str = "
+CREATE VIRTUAL TABLE mem_digit_runs USING fts5(
+    suffixes, content = '', detail = none, columnsize = 0, tokenize = 'unicode61'
+);
+";
+
 /// What a file holds, judged from its tables and `user_version` without writing anything.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Detected {
@@ -48,8 +57,7 @@ pub(crate) enum Detected {
     Empty,
     /// Ours, at this version.
     Current,
-    /// Ours, at an older version (none exist yet besides the current one).
-    #[allow(dead_code)]
+    /// Ours, at an older version: migrated in place at open.
     Older(i64),
     /// The seed's Node memory server's schema.
     SeedNode,
@@ -143,9 +151,27 @@ pub(crate) fn create(conn: &mut Connection) -> Result<bool, StoreError> {
         return Ok(false);
     }
     tx.execute_batch(SCHEMA_V1)?;
+    tx.execute_batch(SCHEMA_V2)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     tx.commit()?;
     Ok(true)
+}
+
+/// Brings a DB of ours from `version` to the current one, in one transaction.
+pub(crate) fn migrate(conn: &mut Connection, version: i64) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    // Another process may have migrated it between detection and our write lock.
+    let now: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if now != version {
+        return Ok(());
+    }
+    if version < 2 {
+        tx.execute_batch(SCHEMA_V2)?;
+        search_index::index_digit_runs(&tx)?;
+    }
+    tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    tx.commit()?;
+    Ok(())
 }
 
 /// Moves the seed's tables into ours, keeping every entity, observation and relation in order,
@@ -153,6 +179,7 @@ pub(crate) fn create(conn: &mut Connection) -> Result<bool, StoreError> {
 pub(crate) fn migrate_from_seed(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     tx.execute_batch(SCHEMA_V1)?;
+    tx.execute_batch(SCHEMA_V2)?;
     tx.execute_batch(
         "INSERT INTO mem_entities(name, entity_type)
              SELECT name, entity_type FROM entities ORDER BY rowid;
@@ -177,11 +204,10 @@ pub(crate) fn migrate_from_seed(conn: &mut Connection) -> Result<(), StoreError>
 
 /// Rewrites every row of the search index from the entities and observations.
 pub(crate) fn rebuild_search(tx: &Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("DELETE FROM mem_search", [])?;
+    search_index::clear(tx)?;
     let mut entities = tx.prepare("SELECT id, name, entity_type FROM mem_entities ORDER BY id")?;
     let mut observations =
         tx.prepare("SELECT content FROM mem_observations WHERE entity_id = ?1 ORDER BY id")?;
-    let mut insert = tx.prepare("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?;
     let rows = entities
         .query_map([], |r| {
             Ok((
@@ -195,7 +221,7 @@ pub(crate) fn rebuild_search(tx: &Transaction<'_>) -> Result<(), StoreError> {
         let obs = observations
             .query_map([id], |r| r.get::<_, String>(0))?
             .collect::<Result<Vec<_>, _>>()?;
-        insert.execute(rusqlite::params![id, search_doc(&name, &entity_type, &obs)])?;
+        search_index::insert(tx, id, &search_doc(&name, &entity_type, &obs))?;
     }
     Ok(())
 }

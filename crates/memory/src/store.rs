@@ -15,6 +15,7 @@ use rusqlite::{
 use crate::checkpoint::{COMMITS_PER_CHECKPOINT, Checkpointer};
 use crate::file_identity::{self, FileIdentity};
 use crate::schema::{self, Detected};
+use crate::search_index;
 use crate::trigrams::TrigramStats;
 use crate::{
     AddedObservations, Entity, Graph, GraphPage, ObservationAddition, ObservationDeletion,
@@ -141,7 +142,11 @@ impl MemoryStore {
                 set_connection_pragmas(&conn)?;
                 schema::migrate_from_seed(&mut conn)?;
             }
-            Detected::Current | Detected::Older(_) => set_connection_pragmas(&conn)?,
+            Detected::Current => set_connection_pragmas(&conn)?,
+            Detected::Older(version) => {
+                set_connection_pragmas(&conn)?;
+                schema::migrate(&mut conn, version)?;
+            }
         }
         let trigrams = TrigramStats::load(&conn);
         let identity = FileIdentity::of(path).map_err(|source| StoreError::Io {
@@ -274,8 +279,6 @@ impl MemoryStore {
             let mut insert_observation = tx.prepare_cached(
                 "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
             )?;
-            let mut insert_doc =
-                tx.prepare_cached("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?;
             let mut created = Vec::new();
             for entity in entities {
                 if insert_entity.execute(params![entity.name, entity.entity_type])? == 0 {
@@ -289,7 +292,7 @@ impl MemoryStore {
                     }
                 }
                 let doc = search_doc(&entity.name, &entity.entity_type, &observations);
-                insert_doc.execute(params![id, doc])?;
+                search_index::insert(tx, id, &doc)?;
                 docs.push(doc);
                 created.push(Entity {
                     name: entity.name.clone(),
@@ -360,14 +363,13 @@ impl MemoryStore {
         self.write(|tx, _docs| {
             let mut delete_relations = tx
                 .prepare_cached("DELETE FROM mem_relations WHERE from_name = ?1 OR to_name = ?1")?;
-            let mut delete_doc = tx.prepare_cached("DELETE FROM mem_search WHERE rowid = ?1")?;
             let mut delete_observations =
                 tx.prepare_cached("DELETE FROM mem_observations WHERE entity_id = ?1")?;
             let mut delete_entity = tx.prepare_cached("DELETE FROM mem_entities WHERE id = ?1")?;
             for name in names {
                 delete_relations.execute([name])?;
                 if let Some(id) = entity_id(tx, name)? {
-                    delete_doc.execute([id])?;
+                    search_index::delete(tx, id)?;
                     delete_observations.execute([id])?;
                     delete_entity.execute([id])?;
                 }
@@ -595,6 +597,9 @@ fn set_connection_pragmas(conn: &Connection) -> Result<(), StoreError> {
     // In WAL mode NORMAL is durable across application crashes (not across power loss) and
     // saves an fsync per transaction.
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // A write touches index pages all over a big DB (names, the digit-run suffixes, FTS5
+    // segments): 64 MiB instead of SQLite's 2 MiB keeps them in memory.
+    conn.pragma_update(None, "cache_size", -65_536i64)?;
     set_query_plan_stability(conn)
 }
 
@@ -628,10 +633,8 @@ pub(crate) fn entity_id(tx: &Transaction<'_>, name: &str) -> Result<Option<i64>,
 pub(crate) fn refresh_search_doc(tx: &Transaction<'_>, id: i64) -> Result<String, StoreError> {
     let entity = load_entity(tx, id)?;
     let doc = search_doc(&entity.name, &entity.entity_type, &entity.observations);
-    tx.prepare_cached("DELETE FROM mem_search WHERE rowid = ?1")?
-        .execute([id])?;
-    tx.prepare_cached("INSERT INTO mem_search(rowid, doc) VALUES (?1, ?2)")?
-        .execute(params![id, doc])?;
+    search_index::delete(tx, id)?;
+    search_index::insert(tx, id, &doc)?;
     Ok(doc)
 }
 
@@ -725,20 +728,26 @@ fn search_entities(
             .collect::<Result<_, _>>()?;
         return load_entities(tx, &ids);
     }
-    let candidates: Vec<(i64, String)> = if key.chars().count() >= TRIGRAM && !key.contains('\0') {
-        let phrase = trigrams.match_expression(&key);
-        tx.prepare_cached(
-            "SELECT rowid, doc FROM mem_search WHERE mem_search MATCH ?1 ORDER BY rowid",
-        )?
-        .query_map([phrase], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?
-    } else {
-        tx.prepare_cached(
-            "SELECT rowid, doc FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid",
-        )?
-        .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?
-    };
+    let candidates: Vec<(i64, String)> =
+        if let Some(ids) = search_index::digit_candidates(tx, &key)? {
+            let mut doc = tx.prepare_cached("SELECT doc FROM mem_search WHERE rowid = ?1")?;
+            ids.into_iter()
+                .map(|id| Ok((id, doc.query_row([id], |r| r.get(0))?)))
+                .collect::<Result<_, StoreError>>()?
+        } else if key.chars().count() >= TRIGRAM && !key.contains('\0') {
+            let phrase = trigrams.match_expression(&key);
+            tx.prepare_cached(
+                "SELECT rowid, doc FROM mem_search WHERE mem_search MATCH ?1 ORDER BY rowid",
+            )?
+            .query_map([phrase], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+        } else {
+            tx.prepare_cached(
+                "SELECT rowid, doc FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid",
+            )?
+            .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?
+        };
     let key_spans_fields = key.contains('\n');
     let ids: Vec<i64> = candidates
         .into_iter()

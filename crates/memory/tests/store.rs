@@ -338,7 +338,7 @@ fn a_new_db_is_wal_with_our_schema_version() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 1);
+    assert_eq!(version, 2);
     // Reopening an existing DB of ours keeps its data.
     let store = MemoryStore::open(&dir.path().join("memory.db")).unwrap();
     assert!(store.read_graph().unwrap().entities.is_empty());
