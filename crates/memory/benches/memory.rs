@@ -296,6 +296,8 @@ fn versus_reference(dir: &Path, words: &[String]) {
     import_jsonl(&store, BufReader::new(std::fs::File::open(&jsonl).unwrap())).expect("import");
     let qs = queries(words, n, 60);
     let (ours, our_hits) = time_searches(&store, &qs);
+    // Closed, so that the file holds everything when it is copied for the daemon.
+    drop(store);
 
     if !reference_js().is_file() {
         println!("reference server not installed (tests/peers): comparison skipped");

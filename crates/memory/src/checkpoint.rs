@@ -1,8 +1,8 @@
 //! WAL checkpoints off the write path. SQLite's automatic checkpoint runs inside the commit
 //! that crosses its threshold: that one write copies the WAL into the DB and `fsync`s it, tens
 //! of milliseconds on a slow disk, the whole p99 of a write. Here the writer connection never
-//! checkpoints; every few commits it wakes a thread that runs a PASSIVE checkpoint (which
-//! waits for nobody) on a connection of its own.
+//! checkpoints; once the WAL has grown past SQLite's own threshold it wakes a thread that runs
+//! a PASSIVE checkpoint (which waits for nobody) on a connection of its own.
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, SyncSender, TrySendError};
@@ -10,11 +10,17 @@ use std::thread::JoinHandle;
 
 use rusqlite::Connection;
 
-/// Commits between two checkpoints (a one-entity write adds about 15 pages to the WAL).
-pub(crate) const COMMITS_PER_CHECKPOINT: u64 = 64;
+/// The WAL frames after a commit that ask for a checkpoint: SQLite's own default.
+const CHECKPOINT_FRAMES: i32 = 1000;
+
+/// What the writer's hook and the store ask of the thread.
+enum Ask {
+    Checkpoint,
+    Stop,
+}
 
 pub(crate) struct Checkpointer {
-    wake: SyncSender<()>,
+    wake: SyncSender<Ask>,
     thread: JoinHandle<()>,
 }
 
@@ -22,13 +28,13 @@ impl Checkpointer {
     /// Starts the thread for the DB at `path`; `None` (and SQLite's automatic checkpoints
     /// stay on) when no thread can be started.
     pub(crate) fn start(path: &Path) -> Option<Checkpointer> {
-        let (wake, woken) = mpsc::sync_channel::<()>(1);
+        let (wake, woken) = mpsc::sync_channel::<Ask>(1);
         let path: PathBuf = path.to_owned();
         let thread = std::thread::Builder::new()
             .name("memory-checkpoint".into())
             .spawn(move || {
                 let mut conn: Option<Connection> = None;
-                while woken.recv().is_ok() {
+                while let Ok(Ask::Checkpoint) = woken.recv() {
                     if conn.is_none() {
                         conn = Connection::open(&path)
                             .and_then(|c| c.busy_timeout(crate::store::BUSY_TIMEOUT).map(|()| c))
@@ -47,16 +53,25 @@ impl Checkpointer {
         Some(Checkpointer { wake, thread })
     }
 
-    /// Asks for a checkpoint; one already asked for and not started yet covers this one.
-    pub(crate) fn wake(&self) {
-        match self.wake.try_send(()) {
-            Ok(()) | Err(TrySendError::Full(())) | Err(TrySendError::Disconnected(())) => {}
-        }
+    /// Takes over the writer's checkpoints: SQLite calls this hook after every commit with
+    /// the WAL's frame count (its automatic checkpoint is this same hook, now replaced).
+    pub(crate) fn attach(&self, writer: &mut Connection) -> rusqlite::Result<()> {
+        let wake = self.wake.clone();
+        writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, frames: i32| {
+            if frames >= CHECKPOINT_FRAMES {
+                // Full: a checkpoint is already asked for. Disconnected: the store is closing.
+                match wake.try_send(Ask::Checkpoint) {
+                    Ok(()) | Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {}
+                }
+            }
+            Ok(())
+        }))
     }
 
     /// Ends the thread and closes its connection (before the DB's path may be opened again).
+    /// The writer's hook still holds a sender, so the thread is told, not left to notice.
     pub(crate) fn stop(self) {
-        drop(self.wake);
+        let _ = self.wake.send(Ask::Stop);
         let _ = self.thread.join();
     }
 }

@@ -4,7 +4,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
@@ -12,7 +12,7 @@ use rusqlite::{
     Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
-use crate::checkpoint::{COMMITS_PER_CHECKPOINT, Checkpointer};
+use crate::checkpoint::Checkpointer;
 use crate::file_identity::{self, FileIdentity};
 use crate::schema::{self, Detected};
 use crate::search_index;
@@ -83,7 +83,6 @@ pub struct MemoryStore {
     trigrams: TrigramStats,
     /// Runs the WAL checkpoints (`None`: SQLite's automatic ones).
     checkpointer: Mutex<Option<Checkpointer>>,
-    commits: AtomicU64,
 }
 
 impl Drop for MemoryStore {
@@ -154,8 +153,8 @@ impl MemoryStore {
             source,
         })?;
         let checkpointer = Checkpointer::start(path);
-        if checkpointer.is_some() {
-            conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        if let Some(checkpointer) = &checkpointer {
+            checkpointer.attach(&mut conn)?;
         }
         Ok(MemoryStore {
             path: path.to_owned(),
@@ -166,7 +165,6 @@ impl MemoryStore {
             readers: Mutex::new(Vec::new()),
             trigrams,
             checkpointer: Mutex::new(checkpointer),
-            commits: AtomicU64::new(0),
         })
     }
 
@@ -229,12 +227,6 @@ impl MemoryStore {
         })()
         .map_err(|e: StoreError| e.on_db(&self.path))?;
         drop(guard);
-        if self.commits.fetch_add(1, Ordering::Relaxed) % COMMITS_PER_CHECKPOINT
-            == COMMITS_PER_CHECKPOINT - 1
-            && let Some(checkpointer) = &*self.checkpointer.lock()
-        {
-            checkpointer.wake();
-        }
         // Committed, but into a file that may have lost its name meanwhile: only acknowledge
         // it if the path still names that file.
         self.check_file()?;

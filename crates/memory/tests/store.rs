@@ -604,3 +604,27 @@ fn searches_run_beside_writers_on_one_shared_store() {
         400
     );
 }
+
+#[test]
+fn the_wal_is_checkpointed_off_the_write_path_once_it_grows() {
+    let (dir, store) = open_temp();
+    let db = dir.path().join("memory.db");
+    let initial = std::fs::metadata(&db).unwrap().len();
+    for i in 0..400 {
+        let name = format!("entity {i}");
+        store
+            .create_entities(&[entity(
+                &name,
+                "t",
+                &["an observation long enough to fill pages"],
+            )])
+            .unwrap();
+    }
+    // The checkpoint thread copies the WAL into the DB file (SQLite's own one is off).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::fs::metadata(&db).unwrap().len() <= initial {
+        assert!(std::time::Instant::now() < deadline, "no checkpoint ran");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    drop(store);
+}
