@@ -301,7 +301,7 @@ impl MemoryService {
         }
     }
 
-    /// Runs `op` on the session's store (never blocking an async worker), then, when it succeeded and
+    /// Runs `op` on the session's store (off the async threads), then, when it succeeded and
     /// `mutates`, announces the DB changed. The outer error is a failed task, the inner one
     /// the store's.
     async fn run_store<T: Send + 'static>(
@@ -312,19 +312,11 @@ impl MemoryService {
     ) -> Result<Result<T, StoreError>, ErrorData> {
         let registry = self.registry.clone();
         let project = project_path(extensions);
-        let work = move || registry.run(project.as_deref(), op);
-        let outcome = if tokio::runtime::Handle::current().runtime_flavor()
-            == tokio::runtime::RuntimeFlavor::MultiThread
-        {
-            // On this thread, at once, while the worker's other tasks move to another thread:
-            // a trip to the blocking pool and back costs two thread wake-ups, which were most
-            // of a small call's time.
-            tokio::task::block_in_place(work)
-        } else {
-            tokio::task::spawn_blocking(work).await.map_err(|e| {
+        let outcome = tokio::task::spawn_blocking(move || registry.run(project.as_deref(), op))
+            .await
+            .map_err(|e| {
                 ErrorData::internal_error(format!("memory store task failed: {e}"), None)
-            })?
-        };
+            })?;
         Ok(outcome.map(|(value, db)| {
             if mutates {
                 self.changes.announce(&db);
