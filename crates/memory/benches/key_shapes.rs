@@ -14,15 +14,14 @@
 //! `MSM_BENCH_QUERIES=N` sets the queries per shape (default 300); `MSM_BENCH_OPTIMIZE=1`
 //! merges the index into one segment after the bulk load.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use msm_memory::{Entity, MemoryStore};
 
 mod common;
-use common::{Daemon, DirRef, Rng, built_binary, built_manager, ms, percentile};
+use common::{Daemon, DirRef, Rng, StdioClient, built_binary, built_manager, ms, percentile};
 
 const ENTITIES: usize = 100_000;
 
@@ -340,103 +339,42 @@ fn print_writes(label: &str, mut create: impl FnMut(&Entity), offset: usize) {
 
 /// A raw JSON-RPC client on a real `mcp-session-proxy`'s stdin and stdout, as Claude Code
 /// drives it.
-struct ProxyClient {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
-    next_id: u64,
-    line: String,
+fn start_proxy(proxy: &Path, daemon: &Daemon, project: &Path) -> std::io::Result<StdioClient> {
+    let mut command = Command::new(proxy);
+    command
+        .args(["--target", "memory", "--project"])
+        .arg(project)
+        .env("MCP_SESSION_MANAGER_HOME", &daemon.state)
+        .env(
+            "HOME",
+            daemon.state.parent().expect("state dir has a parent"),
+        )
+        .env("RUST_LOG", "warn");
+    StdioClient::start(command, "2025-11-25")
 }
 
-impl ProxyClient {
-    fn start(proxy: &Path, daemon: &Daemon, project: &Path) -> std::io::Result<ProxyClient> {
-        let mut child = Command::new(proxy)
-            .args(["--target", "memory", "--project"])
-            .arg(project)
-            .env("MCP_SESSION_MANAGER_HOME", &daemon.state)
-            .env(
-                "HOME",
-                daemon.state.parent().expect("state dir has a parent"),
-            )
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let mut client = ProxyClient {
-            stdin: child.stdin.take().expect("piped"),
-            stdout: BufReader::new(child.stdout.take().expect("piped")),
-            child,
-            next_id: 0,
-            line: String::new(),
-        };
-        client.request(
-            "initialize",
-            serde_json::json!({"protocolVersion": "2025-11-25", "capabilities": {},
-                "clientInfo": {"name": "bench", "version": "1"}}),
-        )?;
-        client
-            .send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
-        Ok(client)
-    }
-
-    fn send(&mut self, message: &serde_json::Value) -> std::io::Result<()> {
-        let mut line = message.to_string();
-        line.push('\n');
-        self.stdin.write_all(line.as_bytes())?;
-        self.stdin.flush()
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        params: serde_json::Value,
-    ) -> std::io::Result<serde_json::Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(
-            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
-        )?;
-        loop {
-            self.line.clear();
-            if self.stdout.read_line(&mut self.line)? == 0 {
-                return Err(std::io::Error::other("the proxy closed its stdout"));
-            }
-            let message: serde_json::Value = serde_json::from_str(&self.line)?;
-            if message["id"] == id {
-                if message.get("error").is_some() {
-                    return Err(std::io::Error::other(message["error"].to_string()));
-                }
-                return Ok(message["result"].clone());
-            }
-        }
-    }
-
-    fn call(&mut self, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
-        let result = self
-            .request(
-                "tools/call",
-                serde_json::json!({"name": tool, "arguments": arguments}),
-            )
-            .expect("tools/call through the proxy");
-        assert!(result["isError"] != true, "{tool} failed: {result}");
-        result
-    }
+/// The result of one tool call through the proxy, which must succeed.
+fn call(client: &mut StdioClient, tool: &str, arguments: serde_json::Value) -> serde_json::Value {
+    let answer = client
+        .request(
+            "tools/call",
+            serde_json::json!({"name": tool, "arguments": arguments}),
+        )
+        .expect("tools/call through the proxy");
+    let result = &answer["result"];
+    assert!(
+        answer.get("error").is_none() && result["isError"] != true,
+        "{tool} failed: {answer}"
+    );
+    result.clone()
 }
 
-impl Searcher for ProxyClient {
+impl Searcher for StdioClient {
     fn search(&mut self, query: &str) -> usize {
-        self.call("search_nodes", serde_json::json!({"query": query}))["structuredContent"]
+        call(self, "search_nodes", serde_json::json!({"query": query}))["structuredContent"]
             ["entities"]
             .as_array()
             .map_or(0, Vec::len)
-    }
-}
-
-impl Drop for ProxyClient {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
@@ -515,7 +453,7 @@ fn main() {
             return;
         }
     };
-    let mut client = ProxyClient::start(&proxy, &daemon, &project).expect("start the proxy");
+    let mut client = start_proxy(&proxy, &daemon, &project).expect("start the proxy");
     println!("end to end, through {} and the daemon:", proxy.display());
     let mut pings: Vec<Duration> = (0..2000)
         .map(|_| {
@@ -540,7 +478,8 @@ fn main() {
     print_writes(
         "through the proxy",
         |e| {
-            client.call(
+            call(
+                &mut client,
                 "create_entities",
                 serde_json::json!({"entities": [{"name": e.name, "entityType": e.entity_type,
                     "observations": e.observations}]}),

@@ -15,7 +15,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use msm_memory::{Entity, MemoryStore, Relation, import_jsonl};
 
 mod common;
-use common::{Daemon, DirRef, Rng, built_manager, ms, percentile};
+use common::{Daemon, DirRef, Rng, StdioClient, built_manager, ms, percentile};
 
 const SYLLABLES: [&str; 24] = [
     "ka", "lo", "mi", "ne", "ru", "sa", "to", "vi", "ber", "dan", "fel", "gor", "hal", "jon",
@@ -211,71 +211,12 @@ fn reference_js() -> PathBuf {
 }
 
 /// The reference server on stdio, spoken to in raw JSON-RPC.
-struct Reference {
-    child: std::process::Child,
-    stdout: BufReader<std::process::ChildStdout>,
-    next_id: u64,
-}
-
-impl Reference {
-    fn start(memory_file: &Path) -> std::io::Result<Reference> {
-        let mut child = Command::new("node")
-            .arg(reference_js())
-            .env("MEMORY_FILE_PATH", memory_file)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut reference = Reference {
-            child,
-            stdout,
-            next_id: 0,
-        };
-        reference.request(
-            "initialize",
-            serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}),
-        )?;
-        reference
-            .send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
-        Ok(reference)
-    }
-
-    fn send(&mut self, message: &serde_json::Value) -> std::io::Result<()> {
-        let stdin = self.child.stdin.as_mut().expect("piped");
-        writeln!(stdin, "{message}")?;
-        stdin.flush()
-    }
-
-    fn request(
-        &mut self,
-        method: &str,
-        params: serde_json::Value,
-    ) -> std::io::Result<serde_json::Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        self.send(
-            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
-        )?;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.stdout.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::other("the reference server exited"));
-            }
-            let answer: serde_json::Value = serde_json::from_str(&line)?;
-            if answer["id"] == id {
-                return Ok(answer);
-            }
-        }
-    }
-}
-
-impl Drop for Reference {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+fn start_reference(memory_file: &Path) -> std::io::Result<StdioClient> {
+    let mut command = Command::new("node");
+    command
+        .arg(reference_js())
+        .env("MEMORY_FILE_PATH", memory_file);
+    StdioClient::start(command, "2025-06-18")
 }
 
 fn versus_reference(dir: &Path, words: &[String]) {
@@ -303,7 +244,7 @@ fn versus_reference(dir: &Path, words: &[String]) {
         println!("reference server not installed (tests/peers): comparison skipped");
         return;
     }
-    let mut reference = match Reference::start(&jsonl) {
+    let mut reference = match start_reference(&jsonl) {
         Ok(r) => r,
         Err(e) => {
             println!("cannot start the reference server ({e}): comparison skipped");

@@ -2,8 +2,9 @@
 //! headless daemon on ephemeral ports.
 #![allow(dead_code)] // each bench uses its own part of these
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// A temp dir's path (the dir itself is owned by `main`).
@@ -111,6 +112,77 @@ impl Daemon {
 }
 
 impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An MCP server (or our proxy) on a child's stdio, spoken to in raw JSON-RPC, one request in
+/// flight: the leanest client, so that only the server's own cost is measured.
+pub struct StdioClient {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    next_id: u64,
+    line: String,
+}
+
+impl StdioClient {
+    /// Starts `command` with piped stdin and stdout and completes the initialize handshake.
+    pub fn start(mut command: Command, protocol_version: &str) -> std::io::Result<StdioClient> {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let mut client = StdioClient {
+            stdin: child.stdin.take().expect("piped"),
+            stdout: BufReader::new(child.stdout.take().expect("piped")),
+            child,
+            next_id: 0,
+            line: String::new(),
+        };
+        client.request(
+            "initialize",
+            serde_json::json!({"protocolVersion": protocol_version, "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "1"}}),
+        )?;
+        client
+            .send(&serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))?;
+        Ok(client)
+    }
+
+    pub fn send(&mut self, message: &serde_json::Value) -> std::io::Result<()> {
+        writeln!(self.stdin, "{message}")?;
+        self.stdin.flush()
+    }
+
+    /// The whole answer (`result` or `error`) to one request; notifications are skipped.
+    pub fn request(
+        &mut self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> std::io::Result<serde_json::Value> {
+        self.next_id += 1;
+        let id = self.next_id;
+        self.send(
+            &serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}),
+        )?;
+        loop {
+            self.line.clear();
+            if self.stdout.read_line(&mut self.line)? == 0 {
+                return Err(std::io::Error::other("the server closed its stdout"));
+            }
+            let answer: serde_json::Value = serde_json::from_str(&self.line)?;
+            if answer["id"] == id {
+                return Ok(answer);
+            }
+        }
+    }
+}
+
+impl Drop for StdioClient {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
