@@ -44,6 +44,11 @@ class RawSession:
         response.read()
         assert status == 202, status
 
+    @classmethod
+    def of(cls, host, project) -> "RawSession":
+        """A session on `host`'s memory target for `project`."""
+        return cls(host.ports["memory"], host.headers(project))
+
     def _message(self, method: str, params: dict | None) -> bytes:
         self.next_id += 1
         return jsonrpc(method, params, id=self.next_id)
@@ -268,6 +273,16 @@ def running(home):
         host.stop()
         raise
     assert host.stop() == 0, "host should exit 0 on SIGTERM"
+
+
+def graph_in_fresh_host(home, project) -> list[str]:
+    """The entity names a newly started host reads for `project` (the host is stopped after)."""
+    with running(home) as fresh:
+        session = RawSession.of(fresh, project)
+        try:
+            return session.graph_names()
+        finally:
+            session.close()
 
 
 def path_spellings(path: Path) -> set[str]:

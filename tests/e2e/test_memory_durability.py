@@ -24,6 +24,7 @@ from _durability_util import (
     db_names,
     entity,
     fill_file_system,
+    graph_in_fresh_host,
     integrity,
     path_spellings,
     remount_read_only,
@@ -46,7 +47,7 @@ def check_write_after_removal(home, project, remove) -> None:
     without A."""
     db = memory_db(project)
     with running(home) as host:
-        session = RawSession(host.ports["memory"], host.headers(project))
+        session = RawSession.of(host, project)
         assert session.create("A") == ["A"]
         assert db_names(db) == {"A"}
         remove()
@@ -57,10 +58,7 @@ def check_write_after_removal(home, project, remove) -> None:
     assert db_names(db) == {"B"}, f"{db} after the host stopped"
     assert cli_names(db) in (None, {"B"}), "the sqlite3 shell's view"
     assert integrity(db) == "ok"
-    with running(home) as fresh:
-        session = RawSession(fresh.ports["memory"], fresh.headers(project))
-        assert session.graph_names() == ["B"], "a fresh host reads B from the project DB"
-        session.close()
+    assert graph_in_fresh_host(home, project) == ["B"], "a fresh host reads B from the project DB"
 
 
 def test_deleted_claude_dir_mid_session_is_recreated_by_the_next_write(home, tmp_path):
@@ -101,7 +99,7 @@ def test_renamed_project_dir_mid_session_writes_to_the_home_db(home, tmp_path):
     moved = tmp_path / "ledger-moved"
     home_db = home.home / ".claude" / "memory.db"
     with running(home) as host:
-        session = RawSession(host.ports["memory"], host.headers(project))
+        session = RawSession.of(host, project)
         assert session.create("before rename") == ["before rename"]
         os.rename(project, moved)
         assert session.create("after rename") == ["after rename"], "a write whose project dir was renamed"
@@ -110,10 +108,7 @@ def test_renamed_project_dir_mid_session_writes_to_the_home_db(home, tmp_path):
     assert integrity(memory_db(moved)) == "ok"
     assert not project.exists(), "nothing recreates the old project dir"
     assert db_names(home_db) == {"after rename"}, "the write went to the fallback home DB"
-    with running(home) as fresh:
-        session = RawSession(fresh.ports["memory"], fresh.headers(project))
-        assert session.graph_names() == ["after rename"], "a fresh host with the old header reads it again"
-        session.close()
+    assert graph_in_fresh_host(home, project) == ["after rename"], "a fresh host with the old header reads it again"
 
 
 def test_replaced_db_file_is_used_by_the_next_read_and_write(home, tmp_path):
@@ -122,13 +117,13 @@ def test_replaced_db_file_is_used_by_the_next_read_and_write(home, tmp_path):
     for p in (project, other):
         p.mkdir()
     with running(home) as host:
-        session = RawSession(host.ports["memory"], host.headers(other))
+        session = RawSession.of(host, other)
         assert session.create("Q1") == ["Q1"]
         session.close()
     assert db_names(memory_db(other)) == {"Q1"}
     db = memory_db(project)
     with running(home) as host:
-        session = RawSession(host.ports["memory"], host.headers(project))
+        session = RawSession.of(host, project)
         assert session.create("P1") == ["P1"]
         assert session.graph_names() == ["P1"]
         incoming = db.with_name("memory.db.incoming")
@@ -149,7 +144,7 @@ def test_deleted_db_is_announced_on_the_events_stream(home, tmp_path):
     project.mkdir()
     db = memory_db(project)
     with running(home) as host:
-        session = RawSession(host.ports["memory"], host.headers(project))
+        session = RawSession.of(host, project)
         session.create("A")
         events = EventReader(host)
         try:
@@ -208,7 +203,7 @@ def _writer(port, headers, prefix, start, acked, failures):
 def _check_acknowledged(host, project, acked, last_round_names, rng, seed):
     """Every acknowledged name is in the DB (a sample through the host: open_nodes and a search
     of the last round's names; all of them through Python's sqlite3), which is intact."""
-    session = RawSession(host.ports["memory"], host.headers(project))
+    session = RawSession.of(host, project)
     try:
         sample = rng.sample(sorted(acked), min(40, len(acked)))
         opened = session.ok("open_nodes", {"names": sample})
@@ -282,7 +277,7 @@ def test_full_disk_is_a_tool_error_naming_the_db_and_the_db_stays_intact(home, t
         big = {"entities": [entity(f"big {n}", [f"{n} " + "x" * 2048]) for n in range(50)]}
         host = start_host(home)
         try:
-            session = RawSession(host.ports["memory"], host.headers(project))
+            session = RawSession.of(host, project)
             assert session.create("early 1", "early 2", "early 3") == ["early 1", "early 2", "early 3"]
             assert fill_file_system(filler) > 0
             result = session.call("create_entities", big)
@@ -312,7 +307,7 @@ def test_read_only_project_dir_writes_to_the_home_db(home, tmp_path):
         remount_read_only(mount)
         host = start_host(home)
         try:
-            session = RawSession(host.ports["memory"], host.headers(project))
+            session = RawSession.of(host, project)
             assert session.create("on a read-only project") == ["on a read-only project"]
             assert session.graph_names() == ["on a read-only project"]
             session.close()

@@ -264,7 +264,7 @@ def test_notice_from_the_tray_is_shown_and_dismissed(host, browser):
 def test_a_memory_db_deleted_while_in_use_is_reported_on_the_dashboard(host, browser, tmp_path):
     project = tmp_path / "orbit"
     project.mkdir()
-    session = RawSession(host.ports["memory"], host.headers(project))
+    session = RawSession.of(host, project)
     try:
         session.create("before")
         browser("goto", url=dashboard_url(host))
