@@ -10,6 +10,7 @@
 //! so trigrams that share no character with those already picked go first.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
@@ -23,7 +24,7 @@ const ENOUGH_CANDIDATES: f64 = 4.0;
 pub(crate) struct TrigramStats {
     doc_counts: Mutex<HashMap<u64, u32>>,
     /// Documents counted (an upper bound: deletions are not subtracted).
-    documents: Mutex<u64>,
+    documents: AtomicU64,
 }
 
 /// One trigram of a key: its packed value, characters, and position in the key.
@@ -80,7 +81,7 @@ impl TrigramStats {
         }
         TrigramStats {
             doc_counts: Mutex::new(counts),
-            documents: Mutex::new(documents.max(0) as u64),
+            documents: AtomicU64::new(documents.max(0) as u64),
         }
     }
 
@@ -89,7 +90,8 @@ impl TrigramStats {
         if docs.is_empty() {
             return;
         }
-        *self.documents.lock() += docs.len() as u64;
+        self.documents
+            .fetch_add(docs.len() as u64, Ordering::Relaxed);
         let mut counts = self.doc_counts.lock();
         for doc in docs {
             for (key, _) in trigrams(doc) {
@@ -110,7 +112,7 @@ impl TrigramStats {
                 at,
             })
             .collect();
-        let documents = (*self.documents.lock()).max(1) as f64;
+        let documents = self.documents.load(Ordering::Relaxed).max(1) as f64;
         let share: Vec<f64> = {
             let counts = self.doc_counts.lock();
             windows.sort_by_key(|w| counts.get(&w.key).copied().unwrap_or(0));
@@ -158,7 +160,7 @@ mod tests {
     fn stats(docs: &[&str]) -> TrigramStats {
         let stats = TrigramStats {
             doc_counts: Mutex::new(HashMap::new()),
-            documents: Mutex::new(0),
+            documents: AtomicU64::new(0),
         };
         stats.note(&docs.iter().map(|d| d.to_string()).collect::<Vec<_>>());
         stats
@@ -183,7 +185,7 @@ mod tests {
         }
         let stats = TrigramStats {
             doc_counts: Mutex::new(HashMap::new()),
-            documents: Mutex::new(0),
+            documents: AtomicU64::new(0),
         };
         stats.note(&docs);
         let expression = stats.match_expression(key);
