@@ -140,6 +140,9 @@ fn render_status(body: &Value, dashboard_url: &str) -> String {
             other => other.to_string(),
         };
         let mut state = text(&t["state"]);
+        if state == "idle" {
+            state.push_str(" (starts on demand)");
+        }
         if t["enabled"] == Value::Bool(false) {
             state.push_str(" (disabled)");
         }

@@ -9,6 +9,10 @@ use serde::Deserialize;
 pub const DEFAULT_MANAGER_PORT: u16 = 3199;
 pub const DEFAULT_MEMORY_PORT: u16 = 3100;
 
+/// The file beside config.toml that holds targets' env values (mode 0600): adopted servers'
+/// tokens live here, not in config.toml, which is shown and shared more freely.
+pub const SECRETS_FILE: &str = "secrets.toml";
+
 /// The file written on first run: memory enabled, the seed's other servers as disabled examples.
 pub const DEFAULT_CONFIG_TOML: &str = include_str!("default-config.toml");
 
@@ -71,9 +75,20 @@ pub struct TargetConfig {
     pub port: Option<u16>,
     pub enabled: bool,
     pub share: ShareMode,
+    /// When the target's children run; see [`StartMode`].
+    pub start: StartMode,
+    /// An on-demand child (or a per-project one) that no session has used for this long is
+    /// stopped; the next session starts it again.
+    pub idle_stop_secs: u64,
 }
 
 impl TargetConfig {
+    /// Whether a child runs only while sessions use it: `start = "on-demand"`, and always for
+    /// per-project children (a project is known only once a session names it).
+    pub fn starts_on_demand(&self) -> bool {
+        self.start == StartMode::OnDemand || self.share == ShareMode::PerProject
+    }
+
     /// The URL a client of this target posts MCP messages to.
     pub fn endpoint_url(&self) -> String {
         match (&self.kind, self.port) {
@@ -112,6 +127,10 @@ pub enum TargetKind {
 /// The placeholder for the internal port in a `command` target's `args` and `env` values.
 pub const PORT_PLACEHOLDER: &str = "{port}";
 
+/// The placeholder for the session's project directory in a per-project or per-session stdio
+/// target's `args`, `cwd` and `env` values.
+pub const PROJECT_PLACEHOLDER: &str = "{project}";
+
 /// `value` with every `{port}` replaced by `port` (an arg or env value of a `command` target).
 pub fn substitute_port(value: &str, port: u16) -> String {
     value.replace(PORT_PLACEHOLDER, &port.to_string())
@@ -125,6 +144,22 @@ impl TargetKind {
                 .iter()
                 .chain(env.values())
                 .any(|value| value.contains(PORT_PLACEHOLDER)),
+            _ => false,
+        }
+    }
+
+    /// Whether a `command` target's args, env values or cwd name the session's project.
+    pub fn uses_project_placeholder(&self) -> bool {
+        match self {
+            TargetKind::Process {
+                args, env, cwd, ..
+            } => args
+                .iter()
+                .chain(env.values())
+                .any(|value| value.contains(PROJECT_PLACEHOLDER))
+                || cwd
+                    .as_ref()
+                    .is_some_and(|c| c.to_string_lossy().contains(PROJECT_PLACEHOLDER)),
             _ => false,
         }
     }
@@ -190,7 +225,36 @@ pub enum ShareMode {
     Shared,
     /// A child per session, reaped when the session ends.
     PerSession,
+    /// A child per project directory (the session's `Mcp-Project-Path`), started by that
+    /// project's first session and stopped once idle; `{project}` in args, cwd and env values
+    /// names the directory. For code indexers and servers rooted at the project.
+    PerProject,
 }
+
+impl ShareMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ShareMode::Shared => "shared",
+            ShareMode::PerSession => "per-session",
+            ShareMode::PerProject => "per-project",
+        }
+    }
+}
+
+/// When a target's children are started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StartMode {
+    /// With the host (and restarted by it): ready before the first session.
+    #[default]
+    WithHost,
+    /// By the first session that needs it, and stopped after `idle_stop_secs` unused: nothing
+    /// runs for a server nobody uses. Adopted servers start this way.
+    OnDemand,
+}
+
+/// How long an on-demand child may idle by default: 30 minutes.
+pub const DEFAULT_IDLE_STOP_SECS: u64 = 30 * 60;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -250,6 +314,14 @@ struct RawTarget {
     enabled: bool,
     #[serde(default)]
     share: ShareMode,
+    #[serde(default)]
+    start: StartMode,
+    #[serde(default = "default_idle_stop")]
+    idle_stop_secs: u64,
+}
+
+fn default_idle_stop() -> u64 {
+    DEFAULT_IDLE_STOP_SECS
 }
 
 impl Default for Config {
@@ -260,16 +332,69 @@ impl Default for Config {
 }
 
 impl Config {
-    /// Reads `path`; a missing file is the default config.
+    /// Reads `path`, then the env values kept in [`SECRETS_FILE`] beside it; a missing file
+    /// is the default config.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse(path, &text),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
-            Err(source) => Err(ConfigError::Io {
-                path: path.to_owned(),
-                source,
-            }),
+        let mut config = match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Config::default(),
+            Err(source) => {
+                return Err(ConfigError::Io {
+                    path: path.to_owned(),
+                    source,
+                });
+            }
+        };
+        let secrets_path = path.with_file_name(SECRETS_FILE);
+        match std::fs::read_to_string(&secrets_path) {
+            Ok(text) => config.add_secrets(&secrets_path, &text)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(ConfigError::Io {
+                    path: secrets_path,
+                    source,
+                });
+            }
         }
+        Ok(config)
+    }
+
+    /// Merges `secrets.toml` (`[targets.NAME.env] KEY = "value"`) into the targets' env; a
+    /// value there wins over config.toml's. Secrets of targets that no longer exist are kept
+    /// in the file and ignored.
+    pub fn add_secrets(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawSecrets {
+            #[serde(default)]
+            targets: BTreeMap<String, RawSecretTarget>,
+        }
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct RawSecretTarget {
+            #[serde(default)]
+            env: BTreeMap<String, String>,
+        }
+        let raw: RawSecrets = toml::from_str(text).map_err(|e| {
+            // Never echo the file's text: it holds secrets.
+            let (line, column) = line_column(text, e.span().map_or(0, |s| s.start));
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line,
+                column,
+                reason: e.message().to_owned(),
+            }
+        })?;
+        for (name, secret) in raw.targets {
+            if let Some(TargetConfig {
+                kind: TargetKind::Process { env, .. },
+                ..
+            }) = self.targets.get_mut(&name)
+            {
+                env.extend(secret.env);
+            }
+        }
+        Ok(())
     }
 
     /// Reads `path`, first writing the commented default there if no file exists.
@@ -370,6 +495,8 @@ fn default_memory() -> TargetConfig {
         port: Some(DEFAULT_MEMORY_PORT),
         enabled: true,
         share: ShareMode::Shared,
+        start: StartMode::WithHost,
+        idle_stop_secs: DEFAULT_IDLE_STOP_SECS,
     }
 }
 
@@ -439,6 +566,24 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
         (_, Some(p)) => Some(p),
         (_, None) => return Err("set `port`".into()),
     };
+    let is_stdio_process = matches!(kind, TargetKind::Process { .. }) && transport == Transport::Stdio;
+    if raw.share != ShareMode::Shared && !is_stdio_process {
+        return Err(format!(
+            "share = \"{}\" is for stdio `command` targets (the host runs their children)",
+            raw.share.as_str()
+        ));
+    }
+    if raw.start == StartMode::OnDemand && !is_stdio_process {
+        return Err("start = \"on-demand\" is for stdio `command` targets".into());
+    }
+    if kind.uses_project_placeholder() && raw.share == ShareMode::Shared {
+        return Err(format!(
+            "`{PROJECT_PLACEHOLDER}` names a session's project: set share = \"per-project\" (or \"per-session\")"
+        ));
+    }
+    if raw.idle_stop_secs == 0 {
+        return Err("idle_stop_secs must be at least 1".into());
+    }
     Ok(TargetConfig {
         name: name.to_owned(),
         kind,
@@ -446,6 +591,8 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
         port,
         enabled: raw.enabled,
         share: raw.share,
+        start: raw.start,
+        idle_stop_secs: raw.idle_stop_secs,
     })
 }
 
@@ -592,6 +739,88 @@ port = 4011
         );
         check("[targets.a]\nurl = \"ftp://x\"\n", "not http");
         check("[targets.a\n", "config.toml:1:");
+    }
+
+    #[test]
+    fn per_project_and_on_demand_targets_parse() {
+        let c = parse(
+            r#"
+[targets.fs]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-filesystem", "{project}"]
+cwd = "{project}"
+transport = "stdio"
+port = 4002
+share = "per-project"
+[targets.fetch]
+command = "uvx"
+args = ["mcp-server-fetch"]
+transport = "stdio"
+port = 4003
+start = "on-demand"
+idle_stop_secs = 60
+"#,
+        )
+        .unwrap();
+        let fs = &c.targets["fs"];
+        assert_eq!(fs.share, ShareMode::PerProject);
+        assert!(fs.kind.uses_project_placeholder());
+        assert!(fs.starts_on_demand(), "per-project children start on demand");
+        assert_eq!(fs.idle_stop_secs, DEFAULT_IDLE_STOP_SECS);
+        let fetch = &c.targets["fetch"];
+        assert!(fetch.starts_on_demand());
+        assert_eq!(fetch.idle_stop_secs, 60);
+        assert!(!c.targets["memory"].starts_on_demand());
+    }
+
+    #[test]
+    fn sharing_modes_are_refused_where_they_cannot_apply() {
+        let check = |text: &str, expected: &str| {
+            let err = parse(text).unwrap_err();
+            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+        };
+        check(
+            "[targets.a]\ncommand = \"x\"\nargs = [\"{project}\"]\ntransport = \"stdio\"\nport = 5\n",
+            "set share = \"per-project\"",
+        );
+        check(
+            "[targets.a]\ncommand = \"x\"\ntransport = \"sse\"\nport = 5\nshare = \"per-project\"\n",
+            "is for stdio `command` targets",
+        );
+        check(
+            "[targets.a]\nurl = \"http://h/mcp\"\nstart = \"on-demand\"\n",
+            "is for stdio `command` targets",
+        );
+        check(
+            "[targets.a]\ncommand = \"x\"\ntransport = \"stdio\"\nport = 5\nidle_stop_secs = 0\n",
+            "at least 1",
+        );
+    }
+
+    #[test]
+    fn secrets_beside_the_config_fill_in_env_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(
+            &path,
+            "[targets.gh]\ncommand = \"gh-mcp\"\ntransport = \"stdio\"\nport = 4010\nenv = { MODE = \"ro\" }\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join(SECRETS_FILE),
+            "[targets.gh.env]\nTOKEN = \"s3cret\"\n[targets.gone.env]\nX = \"1\"\n",
+        )
+        .unwrap();
+        let c = Config::load(&path).unwrap();
+        let TargetKind::Process { env, .. } = &c.targets["gh"].kind else {
+            panic!("a command target")
+        };
+        assert_eq!(env["TOKEN"], "s3cret");
+        assert_eq!(env["MODE"], "ro");
+        std::fs::write(dir.path().join(SECRETS_FILE), "[targets.gh]\nenv = 3\nTOKEN = \"s3cret\"\n").unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("secrets.toml:"), "{err}");
+        assert!(!err.contains("s3cret"), "an error never echoes a secret: {err}");
     }
 
     #[test]

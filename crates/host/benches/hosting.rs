@@ -346,6 +346,8 @@ async fn bridge_bench(duration: Duration) {
             stop_grace: Duration::from_secs(2),
         },
         share: ShareMode::Shared,
+        start: msm_core::StartMode::WithHost,
+        idle_stop: Duration::from_secs(1800),
         ready_timeout: Duration::from_secs(30),
     };
     let bridge = StdioBridge::new(spec, None);

@@ -74,6 +74,8 @@ pub enum TargetState {
     Stopped,
     Failed,
     CrashLoop,
+    /// An on-demand target with no child running: the next session starts one.
+    Idle,
 }
 
 impl TargetState {
@@ -84,6 +86,7 @@ impl TargetState {
             TargetState::Stopped => "stopped",
             TargetState::Failed => "failed",
             TargetState::CrashLoop => "crash-loop",
+            TargetState::Idle => "idle",
         }
     }
 }
@@ -183,6 +186,9 @@ struct TargetRecord {
     last_error: Option<String>,
     started_at: Option<String>,
     reachable: Option<bool>,
+    /// An on-demand stdio target's bridge: its children come and go without events, so the
+    /// status reads them live (idle, or running with a pid).
+    on_demand: Option<Arc<crate::stdio_bridge::StdioBridge>>,
 }
 
 struct TargetSlot {
@@ -461,6 +467,7 @@ impl HostInner {
                 last_error: None,
                 started_at: None,
                 reachable: None,
+                on_demand: None,
             }),
             state_tx,
         });
@@ -558,7 +565,11 @@ impl HostInner {
         };
         match launched {
             Ok(mut started) => {
-                slot.record.lock().pid = started.pid();
+                {
+                    let mut record = slot.record.lock();
+                    record.pid = started.pid();
+                    record.on_demand = started.on_demand_bridge();
+                }
                 if let Some(source) = started.status_source() {
                     started.set_follower(self.follow_child(slot.clone(), source));
                 }
@@ -592,7 +603,8 @@ impl HostInner {
     ) -> Result<(), TargetError> {
         let state = slot.record.lock().state;
         match state {
-            TargetState::Running => return Ok(()),
+            // An idle on-demand target serves: its next session starts the child.
+            TargetState::Running | TargetState::Idle => return Ok(()),
             TargetState::CrashLoop | TargetState::Failed => {
                 existing.restart_child().await;
                 self.set_state(slot, TargetState::Starting, None);
@@ -604,7 +616,7 @@ impl HostInner {
             loop {
                 let state = *states.borrow_and_update();
                 match state {
-                    TargetState::Running => return Ok(()),
+                    TargetState::Running | TargetState::Idle => return Ok(()),
                     TargetState::CrashLoop | TargetState::Failed | TargetState::Stopped => {
                         return Err(TargetError::Failed {
                             name: slot.name.clone(),
@@ -685,6 +697,7 @@ impl HostInner {
             // The next child counts its own restarts from zero: keep the total.
             let mut record = slot.record.lock();
             record.pid = None;
+            record.on_demand = None;
             record.restarts += std::mem::take(&mut record.child_restarts);
         }
         let remote = matches!(slot.record.lock().config.kind, TargetKind::Remote { .. });
@@ -733,6 +746,11 @@ impl HostInner {
             .map(|slot| {
                 let record = slot.record.lock();
                 let config = &record.config;
+                let live = record
+                    .on_demand
+                    .as_ref()
+                    .filter(|_| record.state == TargetState::Running)
+                    .map(|bridge| bridge.snapshot());
                 let (kind, log_path) = match &config.kind {
                     TargetKind::Builtin(_) => {
                         ("builtin", Some(self.state_dir.log_path(&config.name)))
@@ -749,8 +767,8 @@ impl HostInner {
                     port: config.port,
                     url: config.endpoint_url(),
                     enabled: config.enabled,
-                    state: record.state,
-                    pid: record.pid,
+                    state: live.as_ref().map_or(record.state, |l| l.state),
+                    pid: live.as_ref().map_or(record.pid, |l| l.pid),
                     sessions: self.sessions.count(&config.name),
                     restarts: record.restarts + record.child_restarts,
                     last_error: record.last_error.clone(),

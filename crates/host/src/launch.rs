@@ -69,6 +69,14 @@ impl Running {
         }
     }
 
+    /// The bridge of an on-demand stdio target (its children start with sessions).
+    pub fn on_demand_bridge(&self) -> Option<Arc<StdioBridge>> {
+        match self {
+            Running::Bridged { bridge, .. } if bridge.starts_on_demand() => Some(bridge.clone()),
+            _ => None,
+        }
+    }
+
     /// Where the child's later state changes (crash, restart, crash loop) come from.
     pub fn status_source(&mut self) -> Option<StatusSource> {
         match self {

@@ -43,8 +43,9 @@ mod upstream;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Bytes;
@@ -58,7 +59,8 @@ use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
-use msm_core::{ShareMode, TargetConfig, headers};
+use msm_core::config::PROJECT_PLACEHOLDER;
+use msm_core::{ShareMode, StartMode, TargetConfig, headers};
 
 use crate::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
@@ -83,6 +85,10 @@ pub struct BridgeSpec {
     pub name: String,
     pub child: ChildSpec,
     pub share: ShareMode,
+    /// With the host, or on demand (the first session starts the child).
+    pub start: StartMode,
+    /// How long an on-demand or per-project child may go unused before it is stopped.
+    pub idle_stop: Duration,
     /// How long a request (or an initialize) waits for the child to be up and initialized.
     pub ready_timeout: Duration,
 }
@@ -97,51 +103,75 @@ impl BridgeSpec {
             name: target.name.clone(),
             child: ChildSpec::from_target(target, log_path)?,
             share: target.share,
+            start: target.start,
+            idle_stop: Duration::from_secs(target.idle_stop_secs),
             ready_timeout: Duration::from_secs(60),
         })
+    }
+
+    /// Whether a child runs only while it is used (see [`TargetConfig::starts_on_demand`]).
+    fn on_demand(&self) -> bool {
+        self.start == StartMode::OnDemand || self.share == ShareMode::PerProject
     }
 }
 
 /// Why the bridge is not ready.
 pub type BridgeError = crate::supervisor::SupervisorError;
 
+/// Which lazily started child a request goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum PoolKey {
+    /// The one child of an on-demand shared target.
+    Shared,
+    /// A per-project target's child for this (canonical) project directory.
+    Project(PathBuf),
+    /// Per-session mode: the child kept for stateless clients.
+    Stateless,
+}
+
+/// A child started on demand, and when it was last used.
+struct PoolSlot {
+    upstream: Arc<Upstream>,
+    last_used: Instant,
+}
+
 /// A stdio server served over streamable HTTP. Create with [`StdioBridge::new`], serve with
 /// [`router`], stop with [`StdioBridge::stop`].
 pub struct StdioBridge {
     spec: BridgeSpec,
-    /// Shared mode: the one child.
+    /// Shared mode started with the host: the one child.
     shared: Option<Arc<Upstream>>,
     sessions: Mutex<HashMap<SessionId, Arc<Upstream>>>,
-    /// Per-session mode: the child of the stateless clients, spawned by the first of them, and
-    /// when it last got a request.
-    stateless_child: Mutex<Option<(Arc<Upstream>, std::time::Instant)>>,
-    /// How long that child may idle before it is stopped, in milliseconds.
-    stateless_idle_ms: std::sync::atomic::AtomicU64,
+    /// Children started by the first request that needs them and stopped once unused: an
+    /// on-demand shared child, per-project children, per-session mode's stateless child.
+    pool: Mutex<HashMap<PoolKey, PoolSlot>>,
+    /// Per-session mode: how long the stateless clients' child may idle, in milliseconds.
+    stateless_idle_ms: AtomicU64,
+    /// How long any other pooled child may idle, in milliseconds.
+    idle_stop_ms: AtomicU64,
     /// Set by `stop`: no new sessions.
     stopped: AtomicBool,
 }
 
 impl StdioBridge {
-    /// Starts the bridge. In shared mode the child is spawned now (and initialized by the first
-    /// session); in per-session mode children are spawned per session. `events` gets the
-    /// shared child's status changes (per-session children are not reported one by one).
+    /// Starts the bridge. A shared target started with the host spawns its child now (the
+    /// first session initializes it); other children are spawned by the sessions that need
+    /// them. `events` gets that eager shared child's status changes (the others are not
+    /// reported one by one).
     pub fn new(
         spec: BridgeSpec,
         events: Option<broadcast::Sender<ChildEvent>>,
     ) -> Arc<StdioBridge> {
-        let shared = match spec.share {
-            ShareMode::Shared => Some(spawn_upstream(&spec, events.clone())),
-            ShareMode::PerSession => None,
-        };
+        let shared = (spec.share == ShareMode::Shared && !spec.on_demand())
+            .then(|| spawn_upstream(&spec.child, &spec, events.clone()));
         Arc::new(StdioBridge {
-            spec,
             shared,
             sessions: Mutex::new(HashMap::new()),
-            stateless_child: Mutex::new(None),
-            stateless_idle_ms: std::sync::atomic::AtomicU64::new(
-                STATELESS_CHILD_IDLE.as_millis() as u64
-            ),
+            pool: Mutex::new(HashMap::new()),
+            stateless_idle_ms: AtomicU64::new(STATELESS_CHILD_IDLE.as_millis() as u64),
+            idle_stop_ms: AtomicU64::new(spec.idle_stop.as_millis() as u64),
             stopped: AtomicBool::new(false),
+            spec,
         })
     }
 
@@ -153,7 +183,13 @@ impl StdioBridge {
         self.spec.share
     }
 
-    /// Shared mode: waits until the child runs. Per-session mode: ready at once.
+    /// Whether children start with sessions (no child started with the host).
+    pub fn starts_on_demand(&self) -> bool {
+        self.shared.is_none()
+    }
+
+    /// A shared child started with the host: waits until it runs. Otherwise ready at once
+    /// (children start with their sessions).
     pub async fn wait_ready(&self, timeout: Duration) -> Result<(), BridgeError> {
         match &self.shared {
             Some(upstream) => upstream.child.wait_ready(timeout).await,
@@ -161,24 +197,28 @@ impl StdioBridge {
         }
     }
 
-    /// The status for `/status`: the shared child's, or in per-session mode a summary (state
-    /// running, pid of the only child if there is exactly one, restarts summed).
+    /// The status for `/status`: the shared child's, or a summary of the children running now
+    /// (pid of the only one if there is exactly one, restarts summed). An on-demand target
+    /// with no child running is idle, not stopped: the next session starts it.
     pub fn snapshot(&self) -> ChildStatus {
         if let Some(upstream) = &self.shared {
             return upstream.child.snapshot();
         }
         let children: Vec<ChildStatus> = self
-            .per_session_children()
+            .lazy_children()
             .iter()
             .map(|u| u.child.snapshot())
             .collect();
+        let state = if self.stopped.load(Ordering::Relaxed) {
+            TargetState::Stopped
+        } else if children.is_empty() && self.spec.on_demand() {
+            TargetState::Idle
+        } else {
+            TargetState::Running
+        };
         ChildStatus {
             name: self.spec.name.clone(),
-            state: if self.stopped.load(Ordering::Relaxed) {
-                TargetState::Stopped
-            } else {
-                TargetState::Running
-            },
+            state,
             pid: match children.as_slice() {
                 [only] => only.pid,
                 _ => None,
@@ -189,52 +229,92 @@ impl StdioBridge {
         }
     }
 
-    /// The pids of the running children (one in shared mode, one per session otherwise).
+    /// The pids of the running children.
     pub fn child_pids(&self) -> Vec<u32> {
         match &self.shared {
             Some(upstream) => upstream.child.snapshot().pid.into_iter().collect(),
             None => self
-                .per_session_children()
+                .lazy_children()
                 .iter()
                 .filter_map(|u| u.child.snapshot().pid)
                 .collect(),
         }
     }
 
-    /// Per-session mode: every session's child, and the stateless clients' child if running.
-    fn per_session_children(&self) -> Vec<Arc<Upstream>> {
-        let mut children: Vec<Arc<Upstream>> = self.sessions.lock().values().cloned().collect();
-        if let Some((child, _)) = &*self.stateless_child.lock() {
-            children.push(child.clone());
+    /// Every child but an eager shared one: per-session children and the pooled ones.
+    fn lazy_children(&self) -> Vec<Arc<Upstream>> {
+        let mut children: Vec<Arc<Upstream>> = Vec::new();
+        if self.spec.share == ShareMode::PerSession {
+            children.extend(self.sessions.lock().values().cloned());
         }
+        children.extend(self.pool.lock().values().map(|slot| slot.upstream.clone()));
         children
     }
 
-    /// The child that serves a stateless request: the shared one, or in per-session mode the
-    /// one kept for stateless clients (spawned now if needed, stopped once idle).
-    fn stateless_upstream(self: &Arc<Self>) -> Result<Arc<Upstream>, String> {
+    /// The child that serves a stateless request of `project`: the shared one, the project's,
+    /// or in per-session mode the one kept for stateless clients (spawned now if needed,
+    /// stopped once idle).
+    fn stateless_upstream(
+        self: &Arc<Self>,
+        project: Option<&Path>,
+    ) -> Result<Arc<Upstream>, String> {
         if self.stopped.load(Ordering::Relaxed) {
             return Err(format!("the server `{}` is stopped", self.spec.name));
         }
         if let Some(upstream) = &self.shared {
             return Ok(upstream.clone());
         }
-        let mut slot = self.stateless_child.lock();
-        if let Some((child, last_used)) = slot.as_mut() {
-            *last_used = std::time::Instant::now();
-            return Ok(child.clone());
+        match self.spec.share {
+            ShareMode::PerSession => self.pooled(PoolKey::Stateless, project),
+            ShareMode::Shared | ShareMode::PerProject => self.session_upstream_key(project)
+                .and_then(|key| self.pooled(key, project)),
         }
-        let child = spawn_upstream(&self.spec, None);
-        *slot = Some((child.clone(), std::time::Instant::now()));
-        drop(slot);
-        tracing::info!(target_name = %self.spec.name, "started the child of stateless clients");
+    }
+
+    /// Which pooled child a session of `project` uses (shared or per-project mode).
+    fn session_upstream_key(&self, project: Option<&Path>) -> Result<PoolKey, String> {
+        match self.spec.share {
+            ShareMode::PerProject => match project {
+                Some(dir) => Ok(PoolKey::Project(dir.to_owned())),
+                None => Err(format!(
+                    "the server `{}` runs one child per project, and this session named no project directory (the proxy sends it as `Mcp-Project-Path`)",
+                    self.spec.name
+                )),
+            },
+            _ => Ok(PoolKey::Shared),
+        }
+    }
+
+    /// The pooled child for `key`, spawned now if none runs; marks it used.
+    fn pooled(self: &Arc<Self>, key: PoolKey, project: Option<&Path>) -> Result<Arc<Upstream>, String> {
+        let mut pool = self.pool.lock();
+        if let Some(slot) = pool.get_mut(&key) {
+            slot.last_used = Instant::now();
+            return Ok(slot.upstream.clone());
+        }
+        let child = child_spec_for(&self.spec.child, project)?;
+        let upstream = spawn_upstream(&child, &self.spec, None);
+        pool.insert(
+            key.clone(),
+            PoolSlot {
+                upstream: upstream.clone(),
+                last_used: Instant::now(),
+            },
+        );
+        drop(pool);
+        tracing::info!(target_name = %self.spec.name, child = ?key, "started a child on demand");
+        self.stop_when_idle(key);
+        Ok(upstream)
+    }
+
+    /// Watches the pooled child `key` and stops it once nothing has used it for the idle time:
+    /// no session on it, no request in flight, no listener.
+    fn stop_when_idle(self: &Arc<Self>, key: PoolKey) {
         let bridge = Arc::downgrade(self);
         tokio::spawn(async move {
             loop {
                 let idle = match bridge.upgrade() {
-                    Some(bridge) => {
-                        Duration::from_millis(bridge.stateless_idle_ms.load(Ordering::Relaxed))
-                    }
+                    Some(bridge) => bridge.idle_time(&key),
                     None => return,
                 };
                 let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
@@ -243,26 +323,39 @@ impl StdioBridge {
                     return;
                 };
                 let idle_child = {
-                    let mut slot = bridge.stateless_child.lock();
-                    let expired = slot.as_ref().is_some_and(|(child, last_used)| {
-                        last_used.elapsed() >= idle
-                            && child.pending_requests() == 0
-                            && !child.has_listeners()
-                    });
-                    match slot.as_ref() {
-                        None => return,
-                        Some(_) if expired => slot.take().map(|(child, _)| child),
-                        Some(_) => None,
+                    let mut pool = bridge.pool.lock();
+                    let Some(slot) = pool.get(&key) else {
+                        return;
+                    };
+                    let in_use = slot.last_used.elapsed() < idle
+                        || slot.upstream.pending_requests() > 0
+                        || slot.upstream.has_listeners()
+                        || bridge
+                            .sessions
+                            .lock()
+                            .values()
+                            .any(|u| Arc::ptr_eq(u, &slot.upstream));
+                    if in_use {
+                        None
+                    } else {
+                        pool.remove(&key).map(|slot| slot.upstream)
                     }
                 };
                 if let Some(child) = idle_child {
-                    tracing::info!(target_name = %bridge.spec.name, "stopping the idle child of stateless clients");
+                    tracing::info!(target_name = %bridge.spec.name, child = ?key, "stopping an idle child; the next session starts it again");
                     child.stop().await;
                     return;
                 }
             }
         });
-        Ok(child)
+    }
+
+    fn idle_time(&self, key: &PoolKey) -> Duration {
+        let ms = match key {
+            PoolKey::Stateless => &self.stateless_idle_ms,
+            _ => &self.idle_stop_ms,
+        };
+        Duration::from_millis(ms.load(Ordering::Relaxed))
     }
 
     /// Requests in flight to the shared child.
@@ -274,9 +367,10 @@ impl StdioBridge {
     /// Per-session mode: the pid of the stateless clients' child, if it runs.
     #[cfg(test)]
     fn stateless_child_pid(&self) -> Option<u32> {
-        let slot = self.stateless_child.lock();
-        slot.as_ref()
-            .and_then(|(child, _)| child.child.snapshot().pid)
+        self.pool
+            .lock()
+            .get(&PoolKey::Stateless)
+            .and_then(|slot| slot.upstream.child.snapshot().pid)
     }
 
     /// Live sessions.
@@ -284,12 +378,12 @@ impl StdioBridge {
         self.sessions.lock().len()
     }
 
-    /// Restarts the shared child (sessions re-attach) or every per-session child.
+    /// Restarts the shared child (sessions re-attach) or every running child.
     pub async fn restart(&self) {
         match &self.shared {
             Some(upstream) => upstream.child.restart().await,
             None => {
-                for child in self.per_session_children() {
+                for child in self.lazy_children() {
                     child.child.restart().await;
                 }
             }
@@ -299,34 +393,39 @@ impl StdioBridge {
     /// Ends every session and stops every child (SIGTERM, then SIGKILL after the grace).
     pub async fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
-        let per_session: Vec<Arc<Upstream>> = {
+        let mut children: Vec<Arc<Upstream>> = {
             let mut sessions = self.sessions.lock();
             let all = sessions.drain().map(|(_, u)| u).collect::<Vec<_>>();
-            if self.shared.is_some() {
-                Vec::new()
-            } else {
+            if self.spec.share == ShareMode::PerSession {
                 all
+            } else {
+                Vec::new()
             }
         };
+        children.extend(self.pool.lock().drain().map(|(_, slot)| slot.upstream));
         if let Some(upstream) = &self.shared {
-            upstream.stop().await;
+            children.push(upstream.clone());
         }
-        let stateless = self.stateless_child.lock().take().map(|(child, _)| child);
-        if let Some(child) = stateless {
-            child.stop().await;
-        }
-        futures::future::join_all(per_session.iter().map(|u| u.stop())).await;
+        futures::future::join_all(children.iter().map(|u| u.stop())).await;
     }
 
     /// Ends a session (DELETE, or idle expiry through the host's session registry): its
     /// streams close, its subscriptions go, and in per-session mode its child is stopped.
+    /// A pooled child it used counts as used now, so its idle time starts afresh.
     pub async fn close_session(&self, id: &str) -> bool {
         let Some(upstream) = self.sessions.lock().remove(id) else {
             return false;
         };
         upstream.remove_session(id);
-        if self.shared.is_none() {
+        if self.spec.share == ShareMode::PerSession {
             upstream.stop().await;
+        } else if let Some(slot) = self
+            .pool
+            .lock()
+            .values_mut()
+            .find(|slot| Arc::ptr_eq(&slot.upstream, &upstream))
+        {
+            slot.last_used = Instant::now();
         }
         true
     }
@@ -350,21 +449,31 @@ impl StdioBridge {
             .map(|(k, v)| (k.clone(), v.clone()))
     }
 
-    /// Opens a session: initializes the (shared or new) child and answers from its result.
-    async fn initialize(&self, request: &Value) -> Result<(SessionId, Value), Value> {
+    /// Opens a session of `project`: initializes its (shared, pooled or new) child and answers
+    /// from its result.
+    async fn initialize(
+        self: &Arc<Self>,
+        request: &Value,
+        project: Option<&Path>,
+    ) -> Result<(SessionId, Value), Value> {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let failed = |message: &str| error_response(&id, INTERNAL_ERROR, message);
         if self.stopped.load(Ordering::Relaxed) {
-            return Err(error_response(
-                &id,
-                INTERNAL_ERROR,
-                &format!("the server `{}` is stopped", self.spec.name),
-            ));
+            return Err(failed(&format!("the server `{}` is stopped", self.spec.name)));
         }
         let params = request.get("params").cloned().unwrap_or(json!({}));
+        let per_session = self.spec.share == ShareMode::PerSession;
         let upstream = match &self.shared {
             Some(upstream) => upstream.clone(),
             // Per-session children do not report to the host one by one.
-            None => spawn_upstream(&self.spec, None),
+            None if per_session => {
+                let child = child_spec_for(&self.spec.child, project).map_err(|m| failed(&m))?;
+                spawn_upstream(&child, &self.spec, None)
+            }
+            None => self
+                .session_upstream_key(project)
+                .and_then(|key| self.pooled(key, project))
+                .map_err(|m| failed(&m))?,
         };
         let result = upstream.initialize(&params, self.spec.ready_timeout).await;
         match result {
@@ -378,22 +487,73 @@ impl StdioBridge {
                 ))
             }
             Err(message) => {
-                if self.shared.is_none() {
+                if per_session {
                     upstream.stop().await;
                 }
-                Err(error_response(&id, INTERNAL_ERROR, &message))
+                Err(failed(&message))
             }
         }
     }
 }
 
+/// The session's project directory from `Mcp-Project-Path`: absolute, existing, canonical (so
+/// that two spellings of one directory share a child, and `..` cannot name another one).
+fn session_project(headers: &HeaderMap) -> Result<Option<PathBuf>, String> {
+    let Some(value) = headers.get(headers::PROJECT_PATH) else {
+        return Ok(None);
+    };
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let path = Path::new(text.as_ref());
+    if !path.is_absolute() {
+        return Err(format!("the project directory `{text}` is not an absolute path"));
+    }
+    match std::fs::canonicalize(path) {
+        Ok(dir) if dir.is_dir() => Ok(Some(dir)),
+        Ok(_) => Err(format!("the project path `{text}` is not a directory")),
+        Err(e) => Err(format!("the project directory `{text}` cannot be used: {e}")),
+    }
+}
+
+/// `child` with `{project}` in its args, env values and cwd replaced by `project`; refused
+/// when the spec names the project and the session gave none.
+fn child_spec_for(child: &ChildSpec, project: Option<&Path>) -> Result<ChildSpec, String> {
+    let names_project = child
+        .args
+        .iter()
+        .chain(child.env.values())
+        .any(|v| v.contains(PROJECT_PLACEHOLDER))
+        || child
+            .cwd
+            .as_ref()
+            .is_some_and(|c| c.to_string_lossy().contains(PROJECT_PLACEHOLDER));
+    if !names_project {
+        return Ok(child.clone());
+    }
+    let Some(project) = project.and_then(Path::to_str) else {
+        return Err(format!(
+            "the server `{}` is started in the session's project directory, and this session named none (the proxy sends it as `Mcp-Project-Path`)",
+            child.name
+        ));
+    };
+    let fill = |v: &String| v.replace(PROJECT_PLACEHOLDER, project);
+    let mut filled = child.clone();
+    filled.args = child.args.iter().map(fill).collect();
+    filled.env = child.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+    filled.cwd = child
+        .cwd
+        .as_ref()
+        .map(|c| PathBuf::from(c.to_string_lossy().replace(PROJECT_PLACEHOLDER, project)));
+    Ok(filled)
+}
+
 fn spawn_upstream(
+    child: &ChildSpec,
     spec: &BridgeSpec,
     events: Option<broadcast::Sender<ChildEvent>>,
 ) -> Arc<Upstream> {
     let (pipes_tx, pipes_rx) = mpsc::unbounded_channel();
     let child = SupervisedChild::spawn(
-        spec.child.clone(),
+        child.clone(),
         Readiness::Spawned,
         ChildIo::Piped(pipes_tx),
         events,
@@ -537,7 +697,19 @@ async fn handle_post(
             )
                 .into_response();
         }
-        return match bridge.initialize(&messages[0]).await {
+        let project = match session_project(&headers) {
+            Ok(project) => project,
+            Err(reason) => {
+                let id = messages[0].get("id").cloned().unwrap_or(Value::Null);
+                return (
+                    StatusCode::BAD_REQUEST,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    error_response(&id, INVALID_REQUEST, &format!("Bad Request: {reason}")).to_string(),
+                )
+                    .into_response();
+            }
+        };
+        return match bridge.initialize(&messages[0], project.as_deref()).await {
             Ok((session, answer)) => {
                 let mut response = single_answer(answer, sse_ok && !json_ok);
                 if let Ok(value) = HeaderValue::from_str(&session) {

@@ -267,7 +267,7 @@ impl SupervisedChild {
             loop {
                 let status = rx.borrow_and_update().clone();
                 match status.state {
-                    TargetState::Running => return Ok(()),
+                    TargetState::Running | TargetState::Idle => return Ok(()),
                     TargetState::CrashLoop => {
                         return Err(SupervisorError::CrashLoop {
                             name: status.name.clone(),

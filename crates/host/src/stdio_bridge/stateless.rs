@@ -187,7 +187,11 @@ async fn request(
         return bad(HEADER_MISMATCH, &reason);
     }
 
-    let upstream = match bridge.stateless_upstream() {
+    let project = match super::session_project(headers) {
+        Ok(project) => project,
+        Err(reason) => return bad(INVALID_REQUEST, &reason),
+    };
+    let upstream = match bridge.stateless_upstream(project.as_deref()) {
         Ok(upstream) => upstream,
         Err(reason) => return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason),
     };

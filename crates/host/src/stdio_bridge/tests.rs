@@ -40,6 +40,8 @@ fn everything_spec(dir: &Path, share: ShareMode) -> BridgeSpec {
             internal_port: None,
         },
         share,
+        start: msm_core::StartMode::WithHost,
+        idle_stop: Duration::from_secs(1800),
         ready_timeout: Duration::from_secs(30),
     }
 }
