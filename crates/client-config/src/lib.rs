@@ -5,6 +5,7 @@
 //! program changed the file meanwhile. Used by the CLI (`generate-config`), the manager API
 //! (`POST /config/generate`) and the tray app.
 
+pub mod adopt;
 mod client;
 pub mod document;
 mod merge;
@@ -17,7 +18,10 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 pub use client::{ClientDirs, ClientKind, Os, Scope};
-pub use merge::{EntryOutcome, EntryReport, PROXY_FILE_PREFIX, is_our_entry};
+pub use merge::{
+    EntryEdit, EntryOutcome, EntryReport, EntryText, PROXY_FILE_PREFIX, Replacement, find_entry,
+    is_our_entry, replace_entries,
+};
 pub use proxy_path::{ExeDir, find_proxy, find_proxy_for_current_exe, proxy_file_name};
 pub use report::GenerateReport;
 pub use writer::{BACKUPS_KEPT, PAUSE_BEFORE_RENAME_ENV};

@@ -470,6 +470,91 @@ fn removal_edits(object: &Object, removed: &[bool]) -> Vec<(Range<usize>, String
     edits
 }
 
+/// What an existing entry's value becomes in [`replace_entries`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum Replacement {
+    /// A new value, rendered in the file's style (adopting an entry).
+    Value(Value),
+    /// These exact bytes (undoing an adoption: the entry's original text).
+    Text(String),
+}
+
+/// One entry to rewrite in place: the object at `key_path`, its member `name`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryEdit {
+    pub key_path: Vec<String>,
+    pub name: String,
+    pub replacement: Replacement,
+}
+
+/// An entry as it stands in a file: its value and the exact bytes of that value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EntryText {
+    pub value: Value,
+    pub text: String,
+}
+
+/// The entry `name` of the object at `key_path` (the last member of that name, as JSON readers
+/// resolve duplicates), with its exact text; `None` when there is none.
+pub fn find_entry(
+    text: &str,
+    dialect: Dialect,
+    key_path: &[String],
+    name: &str,
+) -> Result<Option<EntryText>, MergeError> {
+    let parsed = document::parse(text, dialect).map_err(MergeError::Syntax)?;
+    Ok(parsed
+        .root
+        .as_ref()
+        .and_then(|root| object_at(root, key_path))
+        .and_then(|object| object.get(name))
+        .map(|member| EntryText {
+            value: member.value.to_value(),
+            text: text[member.value.span.clone()].to_owned(),
+        }))
+}
+
+fn object_at<'a>(root: &'a Node, key_path: &[String]) -> Option<&'a Object> {
+    let mut object = root.as_object()?;
+    for key in key_path {
+        object = object.get(key)?.value.as_object()?;
+    }
+    Some(object)
+}
+
+/// Rewrites the values of existing entries and nothing else: every byte outside those values
+/// stays. An edit whose entry is missing is left out and named in the second result.
+pub fn replace_entries(
+    text: &str,
+    dialect: Dialect,
+    edits: &[EntryEdit],
+) -> Result<(String, Vec<String>), MergeError> {
+    let parsed = document::parse(text, dialect).map_err(MergeError::Syntax)?;
+    let style = Style::detect(text);
+    let mut spliced = Vec::new();
+    let mut missing = Vec::new();
+    for edit in edits {
+        let found = parsed
+            .root
+            .as_ref()
+            .and_then(|root| object_at(root, &edit.key_path))
+            .and_then(|object| Some((object, object.get(&edit.name)?)));
+        let Some((object, member)) = found else {
+            missing.push(edit.name.clone());
+            continue;
+        };
+        let rendered = match &edit.replacement {
+            Replacement::Text(original) => original.clone(),
+            Replacement::Value(value) if style.is_compact(text, object) => compact(value),
+            Replacement::Value(value) => {
+                style.render(value, line_indent(text, member.key_span.start))
+            }
+        };
+        spliced.push((member.value.span.clone(), rendered));
+    }
+    Ok((apply_edits(text, spliced), missing))
+}
+
 fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
     edits.sort_by_key(|(range, _)| range.start);
     let mut out =

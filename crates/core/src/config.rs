@@ -39,6 +39,8 @@ pub struct Config {
     pub manager_port: u16,
     /// A session idle for longer than this expires and its resources are freed.
     pub session_idle_timeout_secs: u64,
+    /// The ports `adopt` gives adopted servers (each written once into the target).
+    pub adopt_ports: std::ops::RangeInclusive<u16>,
     pub proxy: ProxySettings,
     pub targets: BTreeMap<String, TargetConfig>,
 }
@@ -274,6 +276,8 @@ struct RawManager {
     port: u16,
     #[serde(default = "default_idle")]
     session_idle_timeout_secs: u64,
+    #[serde(default = "default_adopt_ports")]
+    adopt_ports: [u16; 2],
 }
 
 impl Default for RawManager {
@@ -281,8 +285,16 @@ impl Default for RawManager {
         Self {
             port: DEFAULT_MANAGER_PORT,
             session_idle_timeout_secs: default_idle(),
+            adopt_ports: default_adopt_ports(),
         }
     }
+}
+
+/// The ports adopted servers get unless `[manager] adopt_ports` says otherwise.
+pub const DEFAULT_ADOPT_PORTS: [u16; 2] = [3110, 3189];
+
+fn default_adopt_ports() -> [u16; 2] {
+    DEFAULT_ADOPT_PORTS
 }
 
 fn default_manager_port() -> u16 {
@@ -462,9 +474,17 @@ impl Config {
                 ));
             }
         }
+        let [low, high] = raw.manager.adopt_ports;
+        if low == 0 || low > high {
+            return Err(invalid(
+                0,
+                format!("[manager] adopt_ports = [{low}, {high}] is not a range of ports"),
+            ));
+        }
         Ok(Config {
             manager_port: raw.manager.port,
             session_idle_timeout_secs: raw.manager.session_idle_timeout_secs,
+            adopt_ports: low..=high,
             proxy: raw.proxy,
             targets,
         })

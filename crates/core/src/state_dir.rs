@@ -71,6 +71,15 @@ impl StateDir {
     pub fn memory_dbs_path(&self) -> PathBuf {
         self.root.join("memory-dbs.json")
     }
+    /// What `adopt` changed (each client entry's original text), for an exact undo; mode 0600,
+    /// since originals hold env values.
+    pub fn adoption_record_path(&self) -> PathBuf {
+        self.root.join("adoptions.json")
+    }
+    /// Env values of targets (adopted servers' tokens), mode 0600.
+    pub fn secrets_path(&self) -> PathBuf {
+        self.root.join(crate::config::SECRETS_FILE)
+    }
 }
 
 /// The user's home directory: `$HOME` first (tests set it), then the platform's answer.
