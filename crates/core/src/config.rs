@@ -153,15 +153,14 @@ impl TargetKind {
     /// Whether a `command` target's args, env values or cwd name the session's project.
     pub fn uses_project_placeholder(&self) -> bool {
         match self {
-            TargetKind::Process {
-                args, env, cwd, ..
-            } => args
-                .iter()
-                .chain(env.values())
-                .any(|value| value.contains(PROJECT_PLACEHOLDER))
-                || cwd
-                    .as_ref()
-                    .is_some_and(|c| c.to_string_lossy().contains(PROJECT_PLACEHOLDER)),
+            TargetKind::Process { args, env, cwd, .. } => {
+                args.iter()
+                    .chain(env.values())
+                    .any(|value| value.contains(PROJECT_PLACEHOLDER))
+                    || cwd
+                        .as_ref()
+                        .is_some_and(|c| c.to_string_lossy().contains(PROJECT_PLACEHOLDER))
+            }
             _ => false,
         }
     }
@@ -586,7 +585,8 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
         (_, Some(p)) => Some(p),
         (_, None) => return Err("set `port`".into()),
     };
-    let is_stdio_process = matches!(kind, TargetKind::Process { .. }) && transport == Transport::Stdio;
+    let is_stdio_process =
+        matches!(kind, TargetKind::Process { .. }) && transport == Transport::Stdio;
     if raw.share != ShareMode::Shared && !is_stdio_process {
         return Err(format!(
             "share = \"{}\" is for stdio `command` targets (the host runs their children)",
@@ -785,7 +785,10 @@ idle_stop_secs = 60
         let fs = &c.targets["fs"];
         assert_eq!(fs.share, ShareMode::PerProject);
         assert!(fs.kind.uses_project_placeholder());
-        assert!(fs.starts_on_demand(), "per-project children start on demand");
+        assert!(
+            fs.starts_on_demand(),
+            "per-project children start on demand"
+        );
         assert_eq!(fs.idle_stop_secs, DEFAULT_IDLE_STOP_SECS);
         let fetch = &c.targets["fetch"];
         assert!(fetch.starts_on_demand());
@@ -797,7 +800,10 @@ idle_stop_secs = 60
     fn sharing_modes_are_refused_where_they_cannot_apply() {
         let check = |text: &str, expected: &str| {
             let err = parse(text).unwrap_err();
-            assert!(err.contains(expected), "{err:?} should contain {expected:?}");
+            assert!(
+                err.contains(expected),
+                "{err:?} should contain {expected:?}"
+            );
         };
         check(
             "[targets.a]\ncommand = \"x\"\nargs = [\"{project}\"]\ntransport = \"stdio\"\nport = 5\n",
@@ -837,10 +843,17 @@ idle_stop_secs = 60
         };
         assert_eq!(env["TOKEN"], "s3cret");
         assert_eq!(env["MODE"], "ro");
-        std::fs::write(dir.path().join(SECRETS_FILE), "[targets.gh]\nenv = 3\nTOKEN = \"s3cret\"\n").unwrap();
+        std::fs::write(
+            dir.path().join(SECRETS_FILE),
+            "[targets.gh]\nenv = 3\nTOKEN = \"s3cret\"\n",
+        )
+        .unwrap();
         let err = Config::load(&path).unwrap_err().to_string();
         assert!(err.contains("secrets.toml:"), "{err}");
-        assert!(!err.contains("s3cret"), "an error never echoes a secret: {err}");
+        assert!(
+            !err.contains("s3cret"),
+            "an error never echoes a secret: {err}"
+        );
     }
 
     #[test]

@@ -10,9 +10,7 @@ pub mod meta_keys;
 pub mod state_dir;
 pub mod token;
 
-pub use config::{
-    Config, ConfigError, ShareMode, StartMode, TargetConfig, TargetKind, Transport,
-};
+pub use config::{Config, ConfigError, ShareMode, StartMode, TargetConfig, TargetKind, Transport};
 pub use lockfile::{LockError, LockFile, LockInfo};
 pub use state_dir::StateDir;
 pub use token::Token;

@@ -42,8 +42,8 @@ mod upstream;
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -266,7 +266,8 @@ impl StdioBridge {
         }
         match self.spec.share {
             ShareMode::PerSession => self.pooled(PoolKey::Stateless, project),
-            ShareMode::Shared | ShareMode::PerProject => self.session_upstream_key(project)
+            ShareMode::Shared | ShareMode::PerProject => self
+                .session_upstream_key(project)
                 .and_then(|key| self.pooled(key, project)),
         }
     }
@@ -286,7 +287,11 @@ impl StdioBridge {
     }
 
     /// The pooled child for `key`, spawned now if none runs; marks it used.
-    fn pooled(self: &Arc<Self>, key: PoolKey, project: Option<&Path>) -> Result<Arc<Upstream>, String> {
+    fn pooled(
+        self: &Arc<Self>,
+        key: PoolKey,
+        project: Option<&Path>,
+    ) -> Result<Arc<Upstream>, String> {
         let mut pool = self.pool.lock();
         if let Some(slot) = pool.get_mut(&key) {
             slot.last_used = Instant::now();
@@ -459,7 +464,10 @@ impl StdioBridge {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
         let failed = |message: &str| error_response(&id, INTERNAL_ERROR, message);
         if self.stopped.load(Ordering::Relaxed) {
-            return Err(failed(&format!("the server `{}` is stopped", self.spec.name)));
+            return Err(failed(&format!(
+                "the server `{}` is stopped",
+                self.spec.name
+            )));
         }
         let params = request.get("params").cloned().unwrap_or(json!({}));
         let per_session = self.spec.share == ShareMode::PerSession;
@@ -505,12 +513,16 @@ fn session_project(headers: &HeaderMap) -> Result<Option<PathBuf>, String> {
     let text = String::from_utf8_lossy(value.as_bytes());
     let path = Path::new(text.as_ref());
     if !path.is_absolute() {
-        return Err(format!("the project directory `{text}` is not an absolute path"));
+        return Err(format!(
+            "the project directory `{text}` is not an absolute path"
+        ));
     }
     match std::fs::canonicalize(path) {
         Ok(dir) if dir.is_dir() => Ok(Some(dir)),
         Ok(_) => Err(format!("the project path `{text}` is not a directory")),
-        Err(e) => Err(format!("the project directory `{text}` cannot be used: {e}")),
+        Err(e) => Err(format!(
+            "the project directory `{text}` cannot be used: {e}"
+        )),
     }
 }
 
@@ -538,7 +550,11 @@ fn child_spec_for(child: &ChildSpec, project: Option<&Path>) -> Result<ChildSpec
     let fill = |v: &String| v.replace(PROJECT_PLACEHOLDER, project);
     let mut filled = child.clone();
     filled.args = child.args.iter().map(fill).collect();
-    filled.env = child.env.iter().map(|(k, v)| (k.clone(), fill(v))).collect();
+    filled.env = child
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), fill(v)))
+        .collect();
     filled.cwd = child
         .cwd
         .as_ref()
@@ -704,7 +720,8 @@ async fn handle_post(
                 return (
                     StatusCode::BAD_REQUEST,
                     [(header::CONTENT_TYPE, "application/json")],
-                    error_response(&id, INVALID_REQUEST, &format!("Bad Request: {reason}")).to_string(),
+                    error_response(&id, INVALID_REQUEST, &format!("Bad Request: {reason}"))
+                        .to_string(),
                 )
                     .into_response();
             }

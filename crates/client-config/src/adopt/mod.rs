@@ -394,7 +394,10 @@ pub fn adopt(
             let edits = adopt_edits(entries, &request.proxy);
             let (new_text, _) = merge::replace_entries(&text, source.dialect(), &edits)
                 .map_err(|e| syntax_error(file, e))?;
-            report.diffs.push(diff(file, &text, &new_text));
+            let secrets = entries.iter().flat_map(|(server, _)| server.env.values());
+            report
+                .diffs
+                .push(masked(diff(file, &text, &new_text), secrets));
         }
         return Ok(report);
     }
@@ -477,7 +480,8 @@ pub fn undo(request: &AdoptRequest) -> Result<AdoptReport, AdoptError> {
         .filter(|e| request.all || request.names.contains(&e.server))
         .cloned()
         .collect();
-    if selected.is_empty() {
+    let orphans = request.all && record.targets.len() > 0;
+    if selected.is_empty() && !orphans {
         return Ok(report);
     }
     let mut by_file: BTreeMap<(PathBuf, Source), Vec<&RecordEntry>> = BTreeMap::new();
@@ -520,7 +524,23 @@ pub fn undo(request: &AdoptRequest) -> Result<AdoptReport, AdoptError> {
             let text = read_text(file)?.unwrap_or_default();
             let (new_text, l) = compute(Some(&text))?;
             left = l;
-            report.diffs.push(diff(file, &text, &new_text));
+            let originals: Vec<String> = entries
+                .iter()
+                .filter_map(|e| serde_json::from_str::<serde_json::Value>(&e.original).ok())
+                .flat_map(|v| {
+                    v.get("env")
+                        .and_then(|env| env.as_object())
+                        .map(|env| {
+                            env.values()
+                                .filter_map(|v| v.as_str().map(str::to_owned))
+                                .collect::<Vec<_>>()
+                        })
+                        .unwrap_or_default()
+                })
+                .collect();
+            report
+                .diffs
+                .push(masked(diff(file, &text, &new_text), originals.iter()));
         } else {
             write_file(file, source.new_file_mode(), |text| {
                 let (new_text, l) = compute(text)?;
@@ -860,6 +880,17 @@ fn diff(file: &Path, before: &str, after: &str) -> FileDiff {
             report::unified_diff(file, before, after)
         },
     }
+}
+
+/// `diff` with every env value of the entries it shows replaced by `<hidden>`: a diff is
+/// printed and sent to the UI, where no secret may go.
+fn masked<'a>(mut diff: FileDiff, values: impl Iterator<Item = &'a String>) -> FileDiff {
+    for value in values.filter(|v| !v.is_empty()) {
+        if let Ok(quoted) = serde_json::to_string(value) {
+            diff.diff = diff.diff.replace(&quoted, "\"<hidden>\"");
+        }
+    }
+    diff
 }
 
 /// What secrets.toml gains, with every value hidden.
