@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+mod adopt;
 mod daemon;
 mod generate_config;
 mod memory_import;
@@ -40,9 +41,42 @@ pub enum Command {
     Logs(LogsArgs),
     /// Point an MCP client (Claude Code by default) at the proxy, merging into its config file.
     GenerateConfig(GenerateConfigArgs),
+    /// Host the MCP servers of Claude Code, Claude Desktop and Cursor (shared, per project or
+    /// per session), rewriting each entry to run the proxy under the same name; `--undo` puts
+    /// the entries back byte for byte.
+    Adopt(AdoptArgs),
     /// The memory store.
     #[command(subcommand)]
     Memory(MemoryCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct AdoptArgs {
+    /// Server names as the clients call them (every entry of that name in any file).
+    #[arg(value_name = "NAME")]
+    pub names: Vec<String>,
+    /// Every server that can be adopted (or, with --undo, every adopted one).
+    #[arg(long, conflicts_with = "names")]
+    pub all: bool,
+    /// List the servers found, with the proposed hosting and its reason; change nothing.
+    #[arg(long, conflicts_with_all = ["all", "undo", "dry_run"])]
+    pub list: bool,
+    /// With --list: print JSON.
+    #[arg(long, requires = "list")]
+    pub json: bool,
+    /// Print the diffs (config.toml and each client file) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Put adopted entries back as they were and remove their targets.
+    #[arg(long)]
+    pub undo: bool,
+    /// The project whose `.mcp.json` and `.cursor/mcp.json` are read (default: the current
+    /// directory).
+    #[arg(long, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Host NAME as MODE (shared, per-project, per-session, leave) instead of the proposal.
+    #[arg(long = "share", value_name = "NAME=MODE")]
+    pub share: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -117,6 +151,7 @@ pub fn run(command: Command) -> ExitCode {
         Command::Restart(n) => status::daemon_action(&n.name, "restart"),
         Command::Logs(args) => status::logs(args),
         Command::GenerateConfig(args) => generate_config::run(args),
+        Command::Adopt(args) => adopt::run(args),
         Command::Memory(MemoryCommand::Import { file, project }) => {
             memory_import::run(&file, project.as_deref())
         }

@@ -192,13 +192,13 @@ fn humane_duration(secs: u64) -> String {
 }
 
 /// Where the manager should be, and the token to talk to it.
-struct Manager {
+pub(crate) struct Manager {
     port: u16,
     token: Token,
 }
 
 /// The manager does not answer; `report` says how to start it.
-struct NotRunning {
+pub(crate) struct NotRunning {
     port: u16,
     detail: String,
 }
@@ -226,7 +226,7 @@ impl Manager {
     }
 
     /// The port from a live `manager.lock`, else from config.toml.
-    fn find() -> anyhow::Result<Result<Manager, NotRunning>> {
+    pub(crate) fn find() -> anyhow::Result<Result<Manager, NotRunning>> {
         let state = StateDir::from_env()?;
         let port = match LockFile::read_live(&state.lock_path(msm_core::MANAGER_NAME)) {
             Some(owner) => owner.port,
@@ -241,7 +241,7 @@ impl Manager {
         })
     }
 
-    fn call(
+    pub(crate) fn call(
         &self,
         method: reqwest::Method,
         path: &str,

@@ -26,6 +26,7 @@
 //! - `supervisor` (child processes: readiness, backoff, crash loop) and `stdio_bridge` (a stdio
 //!   server over streamable HTTP, shared or per session).
 
+mod adopt_api;
 mod host;
 pub mod http_front;
 mod launch;

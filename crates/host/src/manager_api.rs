@@ -94,6 +94,7 @@ pub(crate) fn router(host: AppState) -> Router {
         .merge(daemon_routes())
         .merge(memory_routes())
         .merge(config_routes())
+        .merge(crate::adopt_api::routes())
         .layer(middleware::from_fn_with_state(guard, security::check))
         .with_state(host)
 }
