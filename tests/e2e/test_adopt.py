@@ -246,3 +246,45 @@ def test_a_fleet_is_adopted_in_one_command_survives_new_windows_and_is_undone_ex
     finally:
         assert host.stop() == 0
     assert not subprocess.run(["pgrep", "-f", str(NOTES_SERVER)], capture_output=True).stdout, "no child outlives the host"
+
+
+def test_on_demand_children_start_with_their_first_session_and_stop_when_idle(home: Home, tmp_path: Path):
+    everything = NODE_BIN / "mcp-server-everything"
+    host = start_host(
+        home,
+        f'[targets.everything]\ncommand = "{everything}"\nargs = ["stdio"]\ntransport = "stdio"\n'
+        f'port = {{port:everything}}\nstart = "on-demand"\nidle_stop_secs = 1\n\n'
+        f'[targets.fs]\ncommand = "{NODE_BIN / "mcp-server-filesystem"}"\nargs = ["{{project}}"]\n'
+        f'transport = "stdio"\nport = {{port:fs}}\nshare = "per-project"\n',
+        wait_for=("memory", "everything", "fs"),
+    )
+    try:
+        for name in ("everything", "fs"):
+            assert status(home, host)[name]["state"] == "idle" and status(home, host)[name]["pid"] is None
+        shown = run_cli(home, "status", cwd=tmp_path).stdout
+        assert "idle (starts on demand)" in shown, shown
+
+        def use_everything() -> int:
+            p = RawProxy(home, "everything")
+            p.initialize()
+            p.request(2, "tools/call", {"name": "echo", "arguments": {"message": "x"}})
+            assert "x" in json.dumps(p.read_answers([2])[2])
+            pid = status(home, host)["everything"]["pid"]
+            assert status(home, host)["everything"]["state"] == "running" and pid
+            p.close_stdin()
+            assert p.wait() == 0
+            return pid
+
+        first = use_everything()
+        wait_until(lambda: status(home, host)["everything"]["state"] == "idle", timeout=30, what="the idle child stopped")
+        wait_until(lambda: subprocess.run(["kill", "-0", str(first)], capture_output=True).returncode != 0, what="the child gone")
+        assert use_everything() != first, "the next session starts a new child"
+
+        # A per-project server refuses a session that names no usable project, with the reason.
+        p = RawProxy(home, "fs", args=("--project", str(tmp_path / "missing")))
+        p.request("init", "initialize", {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}})
+        answer = p.read_answers(["init"])["init"]
+        assert "error" in answer and "missing" in json.dumps(answer), answer
+        p.kill()
+    finally:
+        assert host.stop() == 0
