@@ -480,7 +480,7 @@ pub fn undo(request: &AdoptRequest) -> Result<AdoptReport, AdoptError> {
         .filter(|e| request.all || request.names.contains(&e.server))
         .cloned()
         .collect();
-    let orphans = request.all && record.targets.len() > 0;
+    let orphans = request.all && !record.targets.is_empty();
     if selected.is_empty() && !orphans {
         return Ok(report);
     }
@@ -588,7 +588,7 @@ pub fn undo(request: &AdoptRequest) -> Result<AdoptReport, AdoptError> {
         remove_blocks(
             text,
             gone.iter()
-                .filter_map(|t| Some((t.name.as_str(), t.secrets_block.as_deref()))),
+                .map(|t| (t.name.as_str(), t.secrets_block.as_deref())),
         )
     });
     report.targets = gone.iter().map(|t| t.name.clone()).collect();
