@@ -63,7 +63,9 @@ use msm_core::{ShareMode, TargetConfig, headers};
 use crate::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
 pub use stateless::STATELESS_PROTOCOL_VERSION;
-use upstream::{INTERNAL_ERROR, INVALID_REQUEST, Outgoing, SessionId, Upstream, error_response};
+use upstream::{
+    INTERNAL_ERROR, INVALID_REQUEST, Outgoing, SessionId, Upstream, UpstreamError, error_response,
+};
 
 /// Per-session mode: how long the child kept for stateless clients lives without a request.
 pub const STATELESS_CHILD_IDLE: Duration = Duration::from_secs(300);
@@ -212,9 +214,11 @@ impl StdioBridge {
 
     /// The child that serves a stateless request: the shared one, or in per-session mode the
     /// one kept for stateless clients (spawned now if needed, stopped once idle).
-    fn stateless_upstream(self: &Arc<Self>) -> Result<Arc<Upstream>, String> {
+    fn stateless_upstream(self: &Arc<Self>) -> Result<Arc<Upstream>, UpstreamError> {
         if self.stopped.load(Ordering::Relaxed) {
-            return Err(format!("the server `{}` is stopped", self.spec.name));
+            return Err(UpstreamError::Stopped {
+                name: self.spec.name.clone(),
+            });
         }
         if let Some(upstream) = &self.shared {
             return Ok(upstream.clone());
@@ -381,7 +385,7 @@ impl StdioBridge {
                 if self.shared.is_none() {
                     upstream.stop().await;
                 }
-                Err(error_response(&id, INTERNAL_ERROR, &message))
+                Err(error_response(&id, INTERNAL_ERROR, &message.to_string()))
             }
         }
     }

@@ -187,7 +187,9 @@ async fn request(
 
     let upstream = match bridge.stateless_upstream() {
         Ok(upstream) => upstream,
-        Err(reason) => return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason),
+        Err(reason) => {
+            return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason.to_string());
+        }
     };
     let params = child_initialize_params(meta(message));
     let initialized = match upstream
@@ -195,7 +197,9 @@ async fn request(
         .await
     {
         Ok(result) => result,
-        Err(reason) => return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason),
+        Err(reason) => {
+            return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason.to_string());
+        }
     };
     if method == "server/discover" {
         let body = json!({"jsonrpc": "2.0", "id": id, "result": discover_result(&initialized)});
