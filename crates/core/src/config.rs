@@ -254,6 +254,10 @@ struct RawTarget {
 
 impl Default for Config {
     /// Memory alone, on its default port.
+    #[expect(
+        clippy::expect_used,
+        reason = "the empty config is valid (the default_config test)"
+    )]
     fn default() -> Self {
         Config::parse(Path::new("config.toml"), "").expect("the empty config is valid")
     }

@@ -625,9 +625,10 @@ impl Runner {
             source,
         })?;
         self.spawns += 1;
-        if let ChildIo::Piped(sender) = &self.io {
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
+        if let ChildIo::Piped(sender) = &self.io
+            && let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take())
+        {
+            // Both are piped just above, so both are there.
             let _ = sender.send(ChildPipes {
                 generation: self.spawns,
                 pid: child.id(),

@@ -1219,13 +1219,10 @@ impl Upstream {
             self.ask_stateless_client(&mut routing, &key, &method, id, message);
             return;
         }
-        let delivered = session
-            .as_ref()
-            .is_some_and(|session| deliver_to_session(&routing, session, message.clone(), true));
-        if delivered {
-            routing
-                .server_requests
-                .insert(id.to_string(), session.expect("delivered to a session"));
+        let delivered =
+            session.filter(|session| deliver_to_session(&routing, session, message.clone(), true));
+        if let Some(session) = delivered {
+            routing.server_requests.insert(id.to_string(), session);
         } else {
             drop(routing);
             let _ = self.send_line(
