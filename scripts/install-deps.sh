@@ -29,6 +29,11 @@ fi
 
 command -v cargo >/dev/null || { echo "install-deps: Rust (cargo, via rustup) is required" >&2; exit 1; }
 ((BUILD_ONLY)) && { echo "install-deps: ok" >&2; exit 0; }
+# Finds dependencies a crate declares but never uses (scripts/test.sh runs it).
+if ! command -v cargo-machete >/dev/null; then
+  echo "install-deps: cargo install cargo-machete" >&2
+  cargo install cargo-machete --locked --quiet
+fi
 command -v node >/dev/null || { echo "install-deps: node (>= 20) and npm are required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "install-deps: python3 (>= 3.10) is required" >&2; exit 1; }
 

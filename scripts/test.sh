@@ -12,6 +12,8 @@ export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
+echo "== cargo machete (unused dependencies)" >&2
+cargo machete
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo build" >&2

@@ -22,6 +22,7 @@ pub fn tray_visibility() -> TrayVisibility {
         Ok(connection) => connection,
         Err(err) => return TrayVisibility::Invisible(format!("no D-Bus session bus ({err})")),
     };
+    #[expect(clippy::expect_used, reason = "\"(b)\" is a valid D-Bus type string")]
     let answer = connection.call_sync(
         Some("org.freedesktop.DBus"),
         "/org/freedesktop/DBus",

@@ -187,7 +187,7 @@ def test_request_timeout_answers_and_progress_extends_it(home):
             proxy.request(2, "tools/call", {"name": "progress", "arguments": {"steps": 10, "interval": 0.4},
                                             "_meta": {"progressToken": "tok"}})
             answers = proxy.read_answers([1, 2], timeout=20)
-            assert answers[1]["error"]["code"] == -32001, answers[1]
+            assert answers[1]["error"]["code"] == -31003, answers[1]
             assert "request_timeout_secs" in answers[1]["error"]["message"]
             assert "result" in answers[2], answers[2]
             assert answers[2]["result"]["content"][0]["text"] == "done 10", answers[2]
@@ -222,7 +222,7 @@ def test_legacy_sse_server_restart_is_invisible_to_the_client(home):
             server.proc.kill()
             server.proc.wait()
             lost = proxy.read_answers([2])[2]
-            assert lost["error"]["code"] == -32003 and "may have reached" in lost["error"]["message"], lost
+            assert lost["error"]["code"] == -31002 and "may have reached" in lost["error"]["message"], lost
             # Down: a clear error naming the target, and the pipe stays open.
             proxy.request(3, "tools/call", {"name": "echo", "arguments": {"message": "while down"}})
             down = proxy.read_answers([3])[3]

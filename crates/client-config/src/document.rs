@@ -335,7 +335,9 @@ impl Parser<'_> {
             .filter(|d| d.bytes().all(|b| b.is_ascii_hexdigit()))
             .ok_or_else(|| self.error_at(escape_at, "invalid \\u escape"))?;
         self.position += 4;
-        Ok(u32::from_str_radix(digits, 16).expect("checked hex digits"))
+        #[expect(clippy::expect_used, reason = "four hex digits always parse")]
+        let code = u32::from_str_radix(digits, 16).expect("checked hex digits");
+        Ok(code)
     }
 
     fn object(&mut self, depth: usize) -> Result<Object, SyntaxError> {

@@ -344,6 +344,7 @@ fn insert_members(
     object: &Object,
     members: &[(String, Value)],
 ) -> (Range<usize>, String) {
+    #[expect(clippy::expect_used, reason = "a string always serialises")]
     let key = |name: &str| serde_json::to_string(name).expect("a string serialises");
     if style.is_compact(text, object) {
         let separator = style.compact_member_separator(text, object);
@@ -570,6 +571,10 @@ fn apply_edits(text: &str, mut edits: Vec<(Range<usize>, String)>) -> String {
     out
 }
 
+#[expect(
+    clippy::expect_used,
+    reason = "a Value has string keys only, so it always serialises"
+)]
 fn compact(value: &Value) -> String {
     serde_json::to_string(value).expect("a JSON value serialises")
 }
@@ -667,9 +672,11 @@ impl Style {
         let mut out = Vec::new();
         let formatter = serde_json::ser::PrettyFormatter::with_indent(self.unit.as_bytes());
         let mut serializer = serde_json::Serializer::with_formatter(&mut out, formatter);
+        #[expect(clippy::expect_used, reason = "a Value always serialises into a Vec")]
         value
             .serialize(&mut serializer)
             .expect("a JSON value serialises");
+        #[expect(clippy::expect_used, reason = "serde_json writes UTF-8")]
         let pretty = String::from_utf8(out).expect("serde_json writes UTF-8");
         pretty.replace('\n', &format!("{}{indent}", self.newline))
     }

@@ -138,6 +138,7 @@ fn is_executable_file(path: &Path) -> bool {
 }
 
 #[cfg(all(test, unix))]
+#[allow(clippy::unwrap_used, clippy::expect_used)] // tests (clippy sees only a bare cfg(test))
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;

@@ -49,6 +49,7 @@ impl GenerateReport {
     /// without the diff, which is in `diff`), `path` (the file) and `skipped` (name, reason),
     /// which the web UI and the tray show.
     pub fn to_json(&self) -> serde_json::Value {
+        #[expect(clippy::expect_used, reason = "a report is strings, numbers and paths")]
         let mut value = serde_json::to_value(self).expect("a report serialises");
         value["message"] = serde_json::Value::String(self.summary());
         value["path"] = serde_json::Value::String(self.file.display().to_string());
@@ -67,6 +68,7 @@ impl GenerateReport {
     /// What `Display` prints, without the dry run's diff.
     pub fn summary(&self) -> String {
         let mut text = String::new();
+        #[expect(clippy::expect_used, reason = "writing to a String cannot fail")]
         self.write_text(&mut text, false)
             .expect("writing to a String");
         text

@@ -172,6 +172,10 @@ fn write_backup(
     let format = time::macros::format_description!(
         "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
     );
+    #[expect(
+        clippy::expect_used,
+        reason = "a UTC time always formats with a fixed description"
+    )]
     let stamp = time::OffsetDateTime::now_utc()
         .format(&format)
         .expect("a UTC timestamp formats");

@@ -2,6 +2,9 @@
 //! the backup, and that every byte outside our entries is unchanged; the failure cases leave
 //! the file alone; a concurrent writer's change survives.
 
+// Test helpers may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 use msm_client_config::document::{self, Dialect};

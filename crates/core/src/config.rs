@@ -337,6 +337,10 @@ fn default_idle_stop() -> u64 {
 
 impl Default for Config {
     /// Memory alone, on its default port.
+    #[expect(
+        clippy::expect_used,
+        reason = "the empty config is valid (the default_config test)"
+    )]
     fn default() -> Self {
         Config::parse(Path::new("config.toml"), "").expect("the empty config is valid")
     }

@@ -1,9 +1,12 @@
 //! The contract every binary of MCP Session Manager shares: where the state dir is and what
-//! lives in it (`config.toml`, `token`, `NAME.lock`, `NAME.log`), the header names on the wire,
-//! and how logging is set up. Nothing here knows HTTP, SQLite or a GUI.
+//! lives in it (`config.toml`, `token`, `NAME.lock`, `NAME.log`), the header names, header
+//! value codec and proxy error codes on the wire, and how logging is set up. Nothing here
+//! knows HTTP, SQLite or a GUI.
 
 pub mod config;
+pub mod header_codec;
 pub mod headers;
+pub mod jsonrpc_codes;
 pub mod lockfile;
 pub mod logging;
 pub mod meta_keys;

@@ -88,6 +88,10 @@ impl LockFile {
         if let Some(stale) = read_info(&mut file) {
             tracing::info!(path = %path.display(), pid = stale.pid, "replacing a stale lock file");
         }
+        #[expect(
+            clippy::expect_used,
+            reason = "plain strings and numbers always serialise"
+        )]
         let json = serde_json::to_vec_pretty(&info).expect("LockInfo serialises");
         file.set_len(0).map_err(io_err)?;
         file.rewind().map_err(io_err)?;

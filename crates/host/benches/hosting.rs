@@ -12,6 +12,9 @@
 //! `--seconds N` sets each throughput phase's length (default 5); `--sessions N` the session
 //! count of part 2 (default 50); `--only bridge|rss` runs one part.
 
+// A benchmark is a harness like a test: a failed step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

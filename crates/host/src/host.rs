@@ -579,11 +579,10 @@ impl HostInner {
             }
             Err(error) => {
                 let reason = describe_launch_error(&self.state_dir, &config, &error);
-                let state = match error {
-                    LaunchError::Child {
-                        crash_loop: true, ..
-                    } => TargetState::CrashLoop,
-                    _ => TargetState::Failed,
+                let state = if error.is_crash_loop() {
+                    TargetState::CrashLoop
+                } else {
+                    TargetState::Failed
                 };
                 self.set_state(slot, state, Some(reason.clone()));
                 Err(TargetError::Failed {
@@ -733,7 +732,7 @@ impl HostInner {
             } else {
                 TargetState::Failed
             };
-            record.last_error = result.err();
+            record.last_error = result.err().map(|e| e.to_string());
         }))
         .await;
     }

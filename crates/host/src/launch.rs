@@ -183,9 +183,16 @@ pub enum LaunchError {
     Remote,
     #[error("target has no port")]
     NoPort,
-    /// The child did not become ready; `crash_loop` when it kept dying.
-    #[error("{reason}")]
-    Child { reason: String, crash_loop: bool },
+    /// The child did not become ready.
+    #[error(transparent)]
+    Child(#[from] SupervisorError),
+}
+
+impl LaunchError {
+    /// The child kept dying (the target's state is then crash loop rather than failed).
+    pub fn is_crash_loop(&self) -> bool {
+        matches!(self, LaunchError::Child(SupervisorError::CrashLoop { .. }))
+    }
 }
 
 pub(crate) async fn launch(
@@ -250,10 +257,7 @@ async fn launch_stdio_bridge(
     let bridge = StdioBridge::new(spec, Some(events_tx));
     if let Err(error) = bridge.wait_ready(ready_timeout).await {
         bridge.stop().await;
-        return Err(LaunchError::Child {
-            crash_loop: matches!(error, SupervisorError::CrashLoop { .. }),
-            reason: error.to_string(),
-        });
+        return Err(LaunchError::Child(error));
     }
     ctx.sessions
         .set_closer(&target.name, bridge.session_closer());
@@ -343,10 +347,7 @@ async fn launch_http_child(
     ));
     if let Err(error) = child.wait_ready(ready_timeout).await {
         child.stop().await;
-        return Err(LaunchError::Child {
-            crash_loop: matches!(error, SupervisorError::CrashLoop { .. }),
-            reason: error.to_string(),
-        });
+        return Err(LaunchError::Child(error));
     }
     let front = match internal_port.zip(front_listener) {
         Some((internal_port, front_listener)) => {
@@ -386,13 +387,48 @@ async fn launch_http_child(
 }
 
 /// Whether a remote target answers at all (any HTTP status counts: it is there).
-pub(crate) async fn probe_remote(url: &str) -> Result<(), String> {
+pub(crate) async fn probe_remote(url: &str) -> Result<(), RemoteError> {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_millis(1500))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(RemoteError::Client)?;
     match client.get(url).send().await {
         Ok(_) => Ok(()),
-        Err(e) => Err(format!("unreachable: {e}")),
+        Err(e) => Err(RemoteError::Unreachable(e)),
+    }
+}
+
+/// Why a remote (`url`) target does not answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum RemoteError {
+    #[error("{0}")]
+    Client(reqwest::Error),
+    #[error("unreachable: {0}")]
+    Unreachable(reqwest::Error),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The supervisor's error is kept whole: its text, and whether the child kept crashing.
+    #[test]
+    fn child_errors_keep_the_supervisor_error() {
+        let crash = LaunchError::from(SupervisorError::CrashLoop {
+            name: "x".into(),
+            last: "exited with code 1".into(),
+            log: "x.log".into(),
+        });
+        assert!(crash.is_crash_loop());
+        assert_eq!(
+            crash.to_string(),
+            "`x` keeps crashing (crash loop): exited with code 1; see x.log"
+        );
+        let stopped = LaunchError::from(SupervisorError::Stopped { name: "x".into() });
+        assert!(!stopped.is_crash_loop());
+        assert!(matches!(
+            stopped,
+            LaunchError::Child(SupervisorError::Stopped { .. })
+        ));
     }
 }

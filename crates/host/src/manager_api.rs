@@ -331,6 +331,7 @@ async fn ui_index(
     match crate::ui::page_access(query_token, &headers, &host.token) {
         crate::ui::PageAccess::SetCookieAndRedirect => {
             tracing::info!("web UI: token link accepted, swapped for the cookie");
+            #[expect(clippy::expect_used, reason = "a hex token is a valid header value")]
             let cookie = HeaderValue::from_str(&crate::ui::token_cookie(&host.token))
                 .expect("a hex token is a valid header value");
             let location = if uri.path() == "/index.html" {

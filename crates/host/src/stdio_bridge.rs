@@ -65,7 +65,9 @@ use msm_core::{ShareMode, StartMode, TargetConfig, headers};
 use crate::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
 pub use stateless::STATELESS_PROTOCOL_VERSION;
-use upstream::{INTERNAL_ERROR, INVALID_REQUEST, Outgoing, SessionId, Upstream, error_response};
+use upstream::{
+    INTERNAL_ERROR, INVALID_REQUEST, Outgoing, SessionId, Upstream, UpstreamError, error_response,
+};
 
 /// Per-session mode: how long the child kept for stateless clients lives without a request.
 pub const STATELESS_CHILD_IDLE: Duration = Duration::from_secs(300);
@@ -257,9 +259,11 @@ impl StdioBridge {
     fn stateless_upstream(
         self: &Arc<Self>,
         project: Option<&Path>,
-    ) -> Result<Arc<Upstream>, String> {
+    ) -> Result<Arc<Upstream>, UpstreamError> {
         if self.stopped.load(Ordering::Relaxed) {
-            return Err(format!("the server `{}` is stopped", self.spec.name));
+            return Err(UpstreamError::Stopped {
+                name: self.spec.name.clone(),
+            });
         }
         if let Some(upstream) = &self.shared {
             return Ok(upstream.clone());
@@ -273,14 +277,13 @@ impl StdioBridge {
     }
 
     /// Which pooled child a session of `project` uses (shared or per-project mode).
-    fn session_upstream_key(&self, project: Option<&Path>) -> Result<PoolKey, String> {
+    fn session_upstream_key(&self, project: Option<&Path>) -> Result<PoolKey, UpstreamError> {
         match self.spec.share {
             ShareMode::PerProject => match project {
                 Some(dir) => Ok(PoolKey::Project(dir.to_owned())),
-                None => Err(format!(
-                    "the server `{}` runs one child per project, and this session named no project directory (the proxy sends it as `Mcp-Project-Path`)",
-                    self.spec.name
-                )),
+                None => Err(UpstreamError::NoProject {
+                    name: self.spec.name.clone(),
+                }),
             },
             _ => Ok(PoolKey::Shared),
         }
@@ -291,7 +294,7 @@ impl StdioBridge {
         self: &Arc<Self>,
         key: PoolKey,
         project: Option<&Path>,
-    ) -> Result<Arc<Upstream>, String> {
+    ) -> Result<Arc<Upstream>, UpstreamError> {
         let mut pool = self.pool.lock();
         if let Some(slot) = pool.get_mut(&key) {
             slot.last_used = Instant::now();
@@ -475,13 +478,14 @@ impl StdioBridge {
             Some(upstream) => upstream.clone(),
             // Per-session children do not report to the host one by one.
             None if per_session => {
-                let child = child_spec_for(&self.spec.child, project).map_err(|m| failed(&m))?;
+                let child = child_spec_for(&self.spec.child, project)
+                    .map_err(|e| failed(&e.to_string()))?;
                 spawn_upstream(&child, &self.spec, None)
             }
             None => self
                 .session_upstream_key(project)
                 .and_then(|key| self.pooled(key, project))
-                .map_err(|m| failed(&m))?,
+                .map_err(|e| failed(&e.to_string()))?,
         };
         let result = upstream.initialize(&params, self.spec.ready_timeout).await;
         match result {
@@ -498,7 +502,7 @@ impl StdioBridge {
                 if per_session {
                     upstream.stop().await;
                 }
-                Err(failed(&message))
+                Err(failed(&message.to_string()))
             }
         }
     }
@@ -528,7 +532,7 @@ fn session_project(headers: &HeaderMap) -> Result<Option<PathBuf>, String> {
 
 /// `child` with `{project}` in its args, env values and cwd replaced by `project`; refused
 /// when the spec names the project and the session gave none.
-fn child_spec_for(child: &ChildSpec, project: Option<&Path>) -> Result<ChildSpec, String> {
+fn child_spec_for(child: &ChildSpec, project: Option<&Path>) -> Result<ChildSpec, UpstreamError> {
     let names_project = child
         .args
         .iter()
@@ -542,10 +546,9 @@ fn child_spec_for(child: &ChildSpec, project: Option<&Path>) -> Result<ChildSpec
         return Ok(child.clone());
     }
     let Some(project) = project.and_then(Path::to_str) else {
-        return Err(format!(
-            "the server `{}` is started in the session's project directory, and this session named none (the proxy sends it as `Mcp-Project-Path`)",
-            child.name
-        ));
+        return Err(UpstreamError::NoProject {
+            name: child.name.clone(),
+        });
     };
     let fill = |v: &String| v.replace(PROJECT_PLACEHOLDER, project);
     let mut filled = child.clone();

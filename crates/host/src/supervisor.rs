@@ -191,6 +191,46 @@ pub enum SupervisorError {
     Stopped { name: String },
 }
 
+/// Why one spawn of a child did not start or did not become ready; its text becomes the
+/// target's last error.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot open log {}: {source}", path.display())]
+    Log {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot find a free loopback port: {0}")]
+    NoFreePort(std::io::Error),
+    #[error("cannot start `{command}`: {source}{}", if source.kind() == std::io::ErrorKind::NotFound { " (not found on PATH)" } else { "" })]
+    Spawn {
+        command: String,
+        source: std::io::Error,
+    },
+    #[error("http client: {0}")]
+    HttpClient(reqwest::Error),
+    #[error("not answering MCP on 127.0.0.1:{port} after {secs}s ({last})")]
+    NotAnswering {
+        port: u16,
+        secs: u64,
+        last: ProbeError,
+    },
+}
+
+/// Why one readiness probe failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("no answer yet")]
+    NoAnswerYet,
+    #[error("{0}")]
+    Http(#[from] reqwest::Error),
+    #[error("{request} answered {status}")]
+    Status {
+        request: &'static str,
+        status: reqwest::StatusCode,
+    },
+}
+
 enum Control {
     Restart(oneshot::Sender<()>),
     Stop(oneshot::Sender<()>),
@@ -467,7 +507,7 @@ impl Runner {
             Ok(child) => child,
             Err(error) => {
                 return Ended::Crashed {
-                    error,
+                    error: error.to_string(),
                     ran: Duration::ZERO,
                 };
             }
@@ -483,7 +523,7 @@ impl Runner {
         let ended = tokio::select! {
             result = &mut ready => match result {
                 Ok(()) => None,
-                Err(error) => Some(Ended::Crashed { error, ran: started.elapsed() }),
+                Err(error) => Some(Ended::Crashed { error: error.to_string(), ran: started.elapsed() }),
             },
             exit = child.wait() => Some(Ended::Crashed {
                 error: describe_exit(exit, &self.spec.log_path),
@@ -515,19 +555,20 @@ impl Runner {
         ended
     }
 
-    async fn spawn_child(&mut self) -> Result<Child, String> {
+    async fn spawn_child(&mut self) -> Result<Child, StartError> {
         let spec = &self.spec;
         let program = resolve_program(&spec.command);
-        let log_std = open_log(&spec.log_path, &spec.command, &spec.args)
-            .map_err(|e| format!("cannot open log {}: {e}", spec.log_path.display()))?;
-        let stderr = log_std
-            .try_clone()
-            .map_err(|e| format!("log {}: {e}", spec.log_path.display()))?;
+        let log_error = |source| StartError::Log {
+            path: spec.log_path.clone(),
+            source,
+        };
+        let log_std = open_log(&spec.log_path, &spec.command, &spec.args).map_err(log_error)?;
+        let stderr = log_std.try_clone().map_err(log_error)?;
 
         let (args, env) = match &spec.internal_port {
             Some(cell) => {
                 let port = pick_internal_port(cell.load(Ordering::Acquire))
-                    .map_err(|e| format!("cannot find a free loopback port: {e}"))?;
+                    .map_err(StartError::NoFreePort)?;
                 cell.store(port, Ordering::Release);
                 let substitute = |value: &String| msm_core::config::substitute_port(value, port);
                 let args: Vec<String> = spec.args.iter().map(substitute).collect();
@@ -579,21 +620,15 @@ impl Runner {
             // CREATE_NEW_PROCESS_GROUP: Ctrl-C in the host's console does not reach the child.
             command.creation_flags(0x0000_0200);
         }
-        let mut child = command.spawn().map_err(|e| {
-            format!(
-                "cannot start `{}`: {e}{}",
-                spec.command,
-                if e.kind() == std::io::ErrorKind::NotFound {
-                    " (not found on PATH)"
-                } else {
-                    ""
-                }
-            )
+        let mut child = command.spawn().map_err(|source| StartError::Spawn {
+            command: spec.command.clone(),
+            source,
         })?;
         self.spawns += 1;
-        if let ChildIo::Piped(sender) = &self.io {
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
+        if let ChildIo::Piped(sender) = &self.io
+            && let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take())
+        {
+            // Both are piped just above, so both are there.
             let _ = sender.send(ChildPipes {
                 generation: self.spawns,
                 pid: child.id(),
@@ -745,7 +780,7 @@ pub fn resolve_windows_program(
 }
 
 /// Waits until an HTTP child answers MCP on its port (or returns at once for `Spawned`).
-async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(), String> {
+async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(), StartError> {
     let (fixed_port, internal_port, transport) = match readiness {
         Readiness::Spawned => return Ok(()),
         Readiness::Http { port, transport } => (*port, None, *transport),
@@ -758,10 +793,10 @@ async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(),
         .build()
     {
         Ok(client) => client,
-        Err(e) => return Err(format!("http client: {e}")),
+        Err(e) => return Err(StartError::HttpClient(e)),
     };
     let deadline = Instant::now() + timeout;
-    let mut last = String::from("no answer yet");
+    let mut last = ProbeError::NoAnswerYet;
     let mut delay = Duration::from_millis(50);
     while Instant::now() < deadline {
         match probe_mcp(&client, port_now(), transport).await {
@@ -771,11 +806,11 @@ async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(),
         tokio::time::sleep(delay).await;
         delay = (delay * 2).min(Duration::from_millis(500));
     }
-    Err(format!(
-        "not answering MCP on 127.0.0.1:{} after {}s ({last})",
-        port_now(),
-        timeout.as_secs()
-    ))
+    Err(StartError::NotAnswering {
+        port: port_now(),
+        secs: timeout.as_secs(),
+        last,
+    })
 }
 
 /// One readiness probe: does MCP answer on the port?
@@ -783,15 +818,14 @@ pub async fn probe_mcp(
     client: &reqwest::Client,
     port: u16,
     transport: Transport,
-) -> Result<(), String> {
+) -> Result<(), ProbeError> {
     if transport == Transport::Sse {
         let url = format!("http://127.0.0.1:{port}/sse");
         let response = client
             .get(&url)
             .header("accept", "text/event-stream")
             .send()
-            .await
-            .map_err(|e| e.to_string())?;
+            .await?;
         let event_stream = response
             .headers()
             .get("content-type")
@@ -800,7 +834,10 @@ pub async fn probe_mcp(
         return if response.status().is_success() && event_stream {
             Ok(())
         } else {
-            Err(format!("GET /sse answered {}", response.status()))
+            Err(ProbeError::Status {
+                request: "GET /sse",
+                status: response.status(),
+            })
         };
     }
     let url = format!("http://127.0.0.1:{port}/mcp");
@@ -818,8 +855,7 @@ pub async fn probe_mcp(
         .header("content-type", "application/json")
         .json(&body)
         .send()
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let status = response.status();
     let session = response
         .headers()
@@ -837,7 +873,10 @@ pub async fn probe_mcp(
     if status.is_success() {
         Ok(())
     } else {
-        Err(format!("POST /mcp initialize answered {status}"))
+        Err(ProbeError::Status {
+            request: "POST /mcp initialize",
+            status,
+        })
     }
 }
 

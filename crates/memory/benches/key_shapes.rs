@@ -14,6 +14,9 @@
 //! `MSM_BENCH_QUERIES=N` sets the queries per shape (default 300); `MSM_BENCH_OPTIMIZE=1`
 //! merges the index into one segment after the bulk load.
 
+// A benchmark is a harness like a test: a failed step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -13,6 +13,9 @@
 //!
 //! `MSM_BENCH_ONLY=reference|throughput|search|http` runs one part.
 
+// A benchmark is a harness like a test: a failed step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -125,6 +125,7 @@ pub fn import_jsonl(
                         report.entities_created += 1;
                         report.observations_added += kept.len();
                     } else {
+                        #[expect(clippy::expect_used, reason = "INSERT OR IGNORE changed nothing, so the name exists in this transaction")]
                         let id = entity_id(tx, name)?.expect("the entity exists: its insert conflicted");
                         let mut added = 0;
                         for content in observations {

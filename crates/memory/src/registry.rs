@@ -197,7 +197,12 @@ impl StoreRegistry {
                 outcome => return outcome.map(|value| (value, store.path().to_owned())),
             }
         }
-        Err(last_error.expect("the loop ran at least once"))
+        #[expect(
+            clippy::expect_used,
+            reason = "the loop runs at least once and only falls through after an error"
+        )]
+        let error = last_error.expect("the loop ran at least once");
+        Err(error)
     }
 
     /// Closes a store whose file lost its name and drops it from the caches. The close happens

@@ -682,13 +682,10 @@ fn load_entities(tx: &Transaction<'_>, ids: &[i64]) -> Result<Vec<(i64, Entity)>
                 },
             ));
         }
-        if let Some(content) = row.get::<_, Option<String>>(3)? {
-            found
-                .last_mut()
-                .expect("pushed above")
-                .1
-                .observations
-                .push(content);
+        if let Some(content) = row.get::<_, Option<String>>(3)?
+            && let Some((_, entity)) = found.last_mut()
+        {
+            entity.observations.push(content);
         }
     }
     Ok(found)

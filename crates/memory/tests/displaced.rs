@@ -1,6 +1,9 @@
 //! A DB file that loses its name while the store has it open (deleted, moved, replaced):
 //! `StoreRegistry::run` must never acknowledge a write into a file without a name.
 
+// Test helpers may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,5 +1,8 @@
 //! Tests of `StoreRegistry` (project path → DB, caching, known DBs) and of the JSONL import.
 
+// Test helpers may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use msm_memory::{Entity, Relation, StoreRegistry, import_jsonl};

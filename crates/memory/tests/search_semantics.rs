@@ -1,6 +1,9 @@
 //! Search answers equal the reference semantics (case-insensitive literal substring) for every
 //! shape of key, whichever index narrows the candidates: trigrams, digit runs, or a scan.
 
+// Test helpers may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use msm_memory::{Entity, MemoryStore, search_key};
 use proptest::prelude::*;
 

@@ -1,6 +1,9 @@
 //! Tests of `MemoryStore`: the reference server's semantics, search, schema detection and
 //! migration, concurrency.
 
+// Test helpers may unwrap too: a panic there is a failed test.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::Path;
 use std::sync::Arc;
 

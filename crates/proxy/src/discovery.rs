@@ -101,6 +101,10 @@ pub async fn discover(
     if let TargetKind::Remote { url, headers } = &target.kind {
         return remote_endpoint(&target, url, headers);
     }
+    #[expect(
+        clippy::expect_used,
+        reason = "Config validation gives every non-remote target a port"
+    )]
     let port = target
         .port
         .expect("validated: non-remote targets have a port");
@@ -282,6 +286,10 @@ impl Daemon<'_> {
     /// Targets the host serves itself answer `/health`; a command that serves HTTP on its own
     /// port only has to answer at all, provided a host owns it.
     async fn port_state(&self) -> PortState {
+        #[expect(
+            clippy::expect_used,
+            reason = "a loopback URL with a u16 port always parses"
+        )]
         let uri: Uri = format!("http://127.0.0.1:{}/health", self.port)
             .parse()
             .expect("valid health url");

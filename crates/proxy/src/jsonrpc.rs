@@ -10,12 +10,7 @@ use serde_json::value::RawValue;
 pub const PARSE_ERROR: i64 = -32700;
 /// Invalid request (a line over the size limit).
 pub const INVALID_REQUEST: i64 = -32600;
-/// The target could not be reached, or refused the message.
-pub const TARGET_UNAVAILABLE: i64 = -32002;
-/// The request may have reached the target but no answer came back.
-pub const ANSWER_LOST: i64 = -32003;
-/// No answer within the per-request timeout.
-pub const REQUEST_TIMEOUT: i64 = -32001;
+pub use msm_core::jsonrpc_codes::{ANSWER_LOST, REQUEST_TIMEOUT, TARGET_UNAVAILABLE};
 
 /// A request id as its JSON text (`1`, `"abc"`), so that it can key a map and be echoed verbatim.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -347,10 +342,15 @@ mod tests {
 
     #[test]
     fn error_answers_echo_the_id() {
-        let text = error_response(Some(&IdKey::from_json_text("\"x\"")), -32001, "late", None);
+        let text = error_response(
+            Some(&IdKey::from_json_text("\"x\"")),
+            REQUEST_TIMEOUT,
+            "late",
+            None,
+        );
         let value: serde_json::Value = serde_json::from_slice(&text).unwrap();
         assert_eq!(value["id"], "x");
-        assert_eq!(value["error"]["code"], -32001);
+        assert_eq!(value["error"]["code"], REQUEST_TIMEOUT);
         let null = error_response(None, PARSE_ERROR, "bad", Some(serde_json::json!({"a":1})));
         let value: serde_json::Value = serde_json::from_slice(&null).unwrap();
         assert!(value["id"].is_null());

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use serde_json::Value;
 
-use crate::proxy::encode_header_value;
+use msm_core::{header_codec, headers};
 
 /// The annotation key in a property's JSON schema.
 const ANNOTATION: &str = "x-mcp-header";
@@ -61,8 +61,8 @@ impl ParamHeaders {
                 continue;
             };
             if let (Ok(name), Ok(value)) = (
-                HeaderName::from_bytes(format!("mcp-param-{token}").as_bytes()),
-                HeaderValue::from_str(&encode_header_value(&text)),
+                HeaderName::from_bytes(format!("{}{token}", headers::MCP_PARAM_PREFIX).as_bytes()),
+                HeaderValue::from_str(&header_codec::encode(&text)),
             ) {
                 headers.insert(name, value);
             }

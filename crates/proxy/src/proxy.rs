@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::header::{ACCEPT, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue};
 use msm_core::config::ProxySettings;
-use msm_core::{Config, StateDir, headers};
+use msm_core::{Config, StateDir, header_codec, headers};
 use tokio::sync::mpsc::{self, UnboundedReceiver, UnboundedSender};
 use tokio::time::Instant;
 
@@ -396,7 +396,7 @@ impl Proxy {
             }
             // A stateless request is cancelled by dropping its POST: keep the handle.
             let stateless_request = match message.requests.as_slice() {
-                [id] if message.routing.contains_key("mcp-method") => Some(id.clone()),
+                [id] if message.routing.contains_key(headers::MCP_METHOD) => Some(id.clone()),
                 _ => None,
             };
             let task = transport.send(message);
@@ -751,44 +751,14 @@ fn routing_headers(message: &Inspected) -> HeaderMap {
         map.insert(headers::PROTOCOL_VERSION, value);
     }
     if let Ok(value) = HeaderValue::from_str(method) {
-        map.insert("mcp-method", value);
+        map.insert(headers::MCP_METHOD, value);
     }
     if let Some(name) = &message.name
-        && let Ok(value) = HeaderValue::from_str(&encode_header_value(name))
+        && let Ok(value) = HeaderValue::from_str(&header_codec::encode(name))
     {
-        map.insert("mcp-name", value);
+        map.insert(headers::MCP_NAME, value);
     }
     map
-}
-
-/// Printable ASCII without edge spaces passes as is; anything else is `=?base64?...?=`.
-pub(crate) fn encode_header_value(value: &str) -> String {
-    let plain = value.bytes().all(|b| (0x20..0x7f).contains(&b))
-        && value.trim() == value
-        && !(value.starts_with("=?base64?") && value.ends_with("?="));
-    if plain {
-        value.to_owned()
-    } else {
-        format!("=?base64?{}?=", base64(value.as_bytes()))
-    }
-}
-
-fn base64(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = (u32::from(chunk[0]) << 16)
-            | (u32::from(*chunk.get(1).unwrap_or(&0)) << 8)
-            | u32::from(*chunk.get(2).unwrap_or(&0));
-        for (i, shift) in [18, 12, 6, 0].into_iter().enumerate() {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> shift) as usize & 63] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -830,31 +800,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn header_values_are_encoded_like_the_sdk() {
-        let cases = [
-            ("echo", "echo"),
-            ("file:///a b", "file:///a b"),
-            (" edge", "=?base64?IGVkZ2U=?="),
-            ("héllo", "=?base64?aMOpbGxv?="),
-            ("ab", "ab"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(encode_header_value(input), expected, "{input}");
-        }
-        assert_eq!(base64(b"a"), "YQ==");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"abc"), "YWJj");
-    }
-
-    #[test]
     fn stateless_requests_get_routing_headers() {
         let message = &jsonrpc::inspect(
             br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28"}}}"#,
         )
         .unwrap()[0];
         let map = routing_headers(message);
-        assert_eq!(map["mcp-method"], "tools/call");
-        assert_eq!(map["mcp-name"], "echo");
+        assert_eq!(map[headers::MCP_METHOD], "tools/call");
+        assert_eq!(map[headers::MCP_NAME], "echo");
         assert_eq!(map[headers::PROTOCOL_VERSION], "2026-07-28");
         let session =
             &jsonrpc::inspect(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#).unwrap()[0];

@@ -30,7 +30,7 @@
 
 use super::*;
 use futures::StreamExt;
-use msm_core::meta_keys;
+use msm_core::{header_codec, meta_keys};
 use upstream::{INVALID_PARAMS, ListenFilter, METHOD_NOT_FOUND};
 
 /// The stateless revision.
@@ -40,8 +40,6 @@ const CHILD_PROTOCOL_VERSION: &str = "2025-11-25";
 
 const HEADER_MISMATCH: i64 = -32020;
 const UNSUPPORTED_PROTOCOL_VERSION: i64 = -32022;
-const MCP_METHOD: &str = "mcp-method";
-const MCP_NAME: &str = "mcp-name";
 
 /// Methods a stateless client does not get: gone in 2026-07-28 (`subscriptions/listen` takes
 /// the place of the subscribe pair), or they would change the shared child for every client
@@ -193,7 +191,9 @@ async fn request(
     };
     let upstream = match bridge.stateless_upstream(project.as_deref()) {
         Ok(upstream) => upstream,
-        Err(reason) => return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason),
+        Err(reason) => {
+            return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason.to_string());
+        }
     };
     let params = child_initialize_params(meta(message));
     let initialized = match upstream
@@ -201,7 +201,9 @@ async fn request(
         .await
     {
         Ok(result) => result,
-        Err(reason) => return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason),
+        Err(reason) => {
+            return answer_error(StatusCode::OK, id, INTERNAL_ERROR, &reason.to_string());
+        }
     };
     if method == "server/discover" {
         let body = json!({"jsonrpc": "2.0", "id": id, "result": discover_result(&initialized)});
@@ -346,7 +348,7 @@ fn check_standard_headers(
     message: &Value,
     method: &str,
 ) -> Result<(), String> {
-    let methods: Vec<&HeaderValue> = headers.get_all(MCP_METHOD).iter().collect();
+    let methods: Vec<&HeaderValue> = headers.get_all(headers::MCP_METHOD).iter().collect();
     match methods.as_slice() {
         [] => return Err("missing required Mcp-Method header".into()),
         [value] if value.to_str().ok() == Some(method) => {}
@@ -370,14 +372,14 @@ fn check_standard_headers(
     else {
         return Ok(());
     };
-    let names: Vec<&HeaderValue> = headers.get_all(MCP_NAME).iter().collect();
+    let names: Vec<&HeaderValue> = headers.get_all(headers::MCP_NAME).iter().collect();
     match names.as_slice() {
         [] => Err(format!("missing required Mcp-Name header for `{method}`")),
         [value] => {
             let value = value
                 .to_str()
                 .map_err(|_| "Mcp-Name header has invalid characters".to_owned())?;
-            let decoded = decode_header_value(value)
+            let decoded = header_codec::decode(value)
                 .ok_or_else(|| "Mcp-Name header is not valid Base64".to_owned())?;
             if decoded == expected {
                 Ok(())
@@ -389,44 +391,6 @@ fn check_standard_headers(
         }
         _ => Err("multiple Mcp-Name header values".into()),
     }
-}
-
-/// A header value as sent: plain, or `=?base64?...?=` (UTF-8 text in standard Base64).
-fn decode_header_value(value: &str) -> Option<String> {
-    match value
-        .strip_prefix("=?base64?")
-        .and_then(|inner| inner.strip_suffix("?="))
-    {
-        Some(encoded) => String::from_utf8(decode_base64(encoded)?).ok(),
-        None => Some(value.to_owned()),
-    }
-}
-
-/// Standard Base64 (RFC 4648 alphabet, padding optional).
-fn decode_base64(text: &str) -> Option<Vec<u8>> {
-    let text = text.trim_end_matches('=');
-    let mut bytes = Vec::with_capacity(text.len() * 3 / 4);
-    let mut buffer = 0u32;
-    let mut bits = 0;
-    for c in text.bytes() {
-        let value = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        buffer = (buffer << 6) | u32::from(value);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            bytes.push((buffer >> bits) as u8);
-            buffer &= (1 << bits) - 1;
-        }
-    }
-    // A lone trailing character (6 bits) cannot end valid Base64.
-    (bits < 6).then_some(bytes)
 }
 
 /// The initialize params the child gets when a stateless client is the first to come: the
@@ -487,28 +451,4 @@ fn json_answer(status: StatusCode, body: &Value) -> Response {
         body.to_string(),
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_values_decode_plain_and_base64() {
-        let cases = [
-            ("get_weather", Some("get_weather")),
-            ("=?base64?SGVsbG8sIOS4lueVjA==?=", Some("Hello, 世界")),
-            ("=?base64?IHBhZGRlZCA=?=", Some(" padded ")),
-            (
-                "=?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=",
-                Some("=?base64?literal?="),
-            ),
-            ("=?base64?bGluZTEKbGluZTI?=", Some("line1\nline2")),
-            ("=?base64?not base64!?=", None),
-            ("=?base64?A?=", None),
-        ];
-        for (value, expected) in cases {
-            assert_eq!(decode_header_value(value).as_deref(), expected, "{value}");
-        }
-    }
 }

@@ -51,6 +51,64 @@ const CACHEABLE_METHODS: &[&str] = &[
 /// The requests on which a server may answer `input_required` (SEP-2322).
 const INPUT_REQUIRED_METHODS: &[&str] = &["tools/call", "prompts/get", "resources/read"];
 
+/// Why the shared child cannot serve a request now; the text is what the client reads.
+#[derive(Debug, Clone, thiserror::Error)]
+pub(crate) enum UpstreamError {
+    #[error("the server `{name}` is not initialized")]
+    NotInitialized { name: String },
+    #[error(
+        "the server `{name}` is not running ({state}){}",
+        with_last(": ", last, "")
+    )]
+    NotRunning {
+        name: String,
+        state: &'static str,
+        last: Option<String>,
+    },
+    #[error(
+        "the server `{name}` did not start within {secs}s{}",
+        with_last(" (last error: ", last, ")")
+    )]
+    StartTimeout {
+        name: String,
+        secs: u64,
+        last: Option<String>,
+    },
+    #[error("the server `{name}` is gone")]
+    Gone { name: String },
+    #[error("the server `{name}` is stopped")]
+    Stopped { name: String },
+    #[error(
+        "the server `{name}` runs in the session's project directory, and this session named none (the proxy sends it as `Mcp-Project-Path`)"
+    )]
+    NoProject { name: String },
+    #[error("no client has initialized yet")]
+    NoHandshake,
+    #[error("the server `{name}` refused initialize: {message}")]
+    InitializeRefused { name: String, message: String },
+    #[error("the server `{name}` ended during {method}")]
+    Ended { name: String, method: String },
+    #[error("the server `{name}` did not answer {method} within {secs}s")]
+    NoAnswer {
+        name: String,
+        method: String,
+        secs: u64,
+    },
+    #[error("the server `{name}` exited")]
+    Exited { name: String },
+    #[error("the server `{name}` restarted")]
+    Restarted { name: String },
+    /// The request was refused before it reached the child (the error answer's message).
+    #[error("{0}")]
+    NotSent(String),
+}
+
+fn with_last(before: &str, last: &Option<String>, after: &str) -> String {
+    last.as_ref()
+        .map(|e| format!("{before}{e}{after}"))
+        .unwrap_or_default()
+}
+
 /// A message for one POST's response stream.
 #[derive(Debug)]
 pub(crate) enum Outgoing {
@@ -364,7 +422,7 @@ impl Upstream {
         self: &Arc<Self>,
         params: &Value,
         timeout: Duration,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, UpstreamError> {
         {
             let mut handshake = self.handshake.lock();
             if handshake.is_none() {
@@ -379,7 +437,9 @@ impl Upstream {
             .lock()
             .as_ref()
             .and_then(|h| h.result.clone())
-            .ok_or_else(|| format!("the server `{}` is not initialized", self.name))
+            .ok_or_else(|| UpstreamError::NotInitialized {
+                name: self.name.clone(),
+            })
     }
 
     /// Waits until the current spawn is connected and initialized (handshaking if needed).
@@ -393,16 +453,20 @@ impl Upstream {
         match self.wait_initialized(self.request_timeout).await {
             Ok(()) => true,
             Err(e) => {
-                let _ = reply.send(Outgoing::Final(error_response(id, INTERNAL_ERROR, &e)));
+                let _ = reply.send(Outgoing::Final(error_response(
+                    id,
+                    INTERNAL_ERROR,
+                    &e.to_string(),
+                )));
                 false
             }
         }
     }
 
-    async fn wait_initialized(self: &Arc<Self>, timeout: Duration) -> Result<(), String> {
+    async fn wait_initialized(self: &Arc<Self>, timeout: Duration) -> Result<(), UpstreamError> {
         let deadline = Instant::now() + timeout;
         let mut link_rx = self.link.subscribe();
-        let mut last_error: Option<String> = None;
+        let mut last_error: Option<UpstreamError> = None;
         loop {
             let link = *link_rx.borrow_and_update();
             if link.initialized {
@@ -422,10 +486,10 @@ impl Upstream {
                             return Err(e);
                         }
                         // The spawn died meanwhile: wait for the next one (or a crash loop).
-                        last_error = Some(e);
                         if Instant::now() >= deadline {
-                            return Err(last_error.unwrap_or_default());
+                            return Err(e);
                         }
+                        last_error = Some(e);
                         let _ = tokio::time::timeout(Duration::from_millis(250), link_rx.changed())
                             .await;
                         continue;
@@ -434,34 +498,26 @@ impl Upstream {
             }
             let status = self.child.snapshot();
             if matches!(status.state, TargetState::CrashLoop | TargetState::Stopped) {
-                return Err(format!(
-                    "the server `{}` is not running ({}){}",
-                    self.name,
-                    status.state.as_str(),
-                    status
-                        .last_error
-                        .or(last_error)
-                        .map(|e| format!(": {e}"))
-                        .unwrap_or_default()
-                ));
+                return Err(UpstreamError::NotRunning {
+                    name: self.name.clone(),
+                    state: status.state.as_str(),
+                    last: status.last_error.or(last_error.map(|e| e.to_string())),
+                });
             }
             let wait = deadline.saturating_duration_since(Instant::now());
             let changed =
                 tokio::time::timeout(wait.min(Duration::from_millis(250)), link_rx.changed()).await;
             if Instant::now() >= deadline {
-                return Err(format!(
-                    "the server `{}` did not start within {}s{}",
-                    self.name,
-                    timeout.as_secs(),
-                    status
-                        .last_error
-                        .or(last_error)
-                        .map(|e| format!(" (last error: {e})"))
-                        .unwrap_or_default()
-                ));
+                return Err(UpstreamError::StartTimeout {
+                    name: self.name.clone(),
+                    secs: timeout.as_secs(),
+                    last: status.last_error.or(last_error.map(|e| e.to_string())),
+                });
             }
             if let Ok(Err(_)) = changed {
-                return Err(format!("the server `{}` is gone", self.name));
+                return Err(UpstreamError::Gone {
+                    name: self.name.clone(),
+                });
             }
         }
     }
@@ -472,26 +528,26 @@ impl Upstream {
         self: &Arc<Self>,
         generation: u64,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), UpstreamError> {
         let _guard = self.handshake_lock.lock().await;
         let link = *self.link.borrow();
         if link.generation != generation || link.initialized {
             return Ok(());
         }
         let Some(params) = self.handshake.lock().as_ref().map(|h| h.params.clone()) else {
-            return Err("no client has initialized yet".into());
+            return Err(UpstreamError::NoHandshake);
         };
         let timeout = deadline.saturating_duration_since(Instant::now());
         let answer = self.call("initialize", params, timeout).await?;
         if let Some(error) = answer.get("error") {
-            return Err(format!(
-                "the server `{}` refused initialize: {}",
-                self.name,
-                error
+            return Err(UpstreamError::InitializeRefused {
+                name: self.name.clone(),
+                message: error
                     .get("message")
                     .and_then(Value::as_str)
                     .unwrap_or("no message")
-            ));
+                    .to_owned(),
+            });
         }
         let result = answer.get("result").cloned().unwrap_or(json!({}));
         if let Some(handshake) = self.handshake.lock().as_mut() {
@@ -518,19 +574,27 @@ impl Upstream {
     }
 
     /// A request of the bridge's own; answers the child's whole JSON-RPC response.
-    async fn call(&self, method: &str, params: Value, timeout: Duration) -> Result<Value, String> {
+    async fn call(
+        &self,
+        method: &str,
+        params: Value,
+        timeout: Duration,
+    ) -> Result<Value, UpstreamError> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let message = json!({"jsonrpc": "2.0", "id": 0, "method": method, "params": params});
         self.send_request(None, message, tx)
-            .map_err(|e| error_message(&e))?;
+            .map_err(|e| UpstreamError::NotSent(error_message(&e)))?;
         match tokio::time::timeout(timeout, rx.recv()).await {
             Ok(Some(Outgoing::Final(answer))) => Ok(answer),
-            Ok(_) => Err(format!("the server `{}` ended during {method}", self.name)),
-            Err(_) => Err(format!(
-                "the server `{}` did not answer {method} within {}s",
-                self.name,
-                timeout.as_secs()
-            )),
+            Ok(_) => Err(UpstreamError::Ended {
+                name: self.name.clone(),
+                method: method.to_owned(),
+            }),
+            Err(_) => Err(UpstreamError::NoAnswer {
+                name: self.name.clone(),
+                method: method.to_owned(),
+                secs: timeout.as_secs(),
+            }),
         }
     }
 
@@ -1022,13 +1086,19 @@ impl Upstream {
         )
     }
 
-    fn send_line(&self, generation: u64, message: &Value) -> Result<(), String> {
+    fn send_line(&self, generation: u64, message: &Value) -> Result<(), UpstreamError> {
         let routing = self.routing.lock();
         match &routing.writer {
-            Some((g, writer)) if *g == generation => writer
-                .send(message.to_string())
-                .map_err(|_| format!("the server `{}` exited", self.name)),
-            _ => Err(format!("the server `{}` restarted", self.name)),
+            Some((g, writer)) if *g == generation => {
+                writer
+                    .send(message.to_string())
+                    .map_err(|_| UpstreamError::Exited {
+                        name: self.name.clone(),
+                    })
+            }
+            _ => Err(UpstreamError::Restarted {
+                name: self.name.clone(),
+            }),
         }
     }
 
@@ -1153,13 +1223,10 @@ impl Upstream {
             self.ask_stateless_client(&mut routing, &key, &method, id, message);
             return;
         }
-        let delivered = session
-            .as_ref()
-            .is_some_and(|session| deliver_to_session(&routing, session, message.clone(), true));
-        if delivered {
-            routing
-                .server_requests
-                .insert(id.to_string(), session.expect("delivered to a session"));
+        let delivered =
+            session.filter(|session| deliver_to_session(&routing, session, message.clone(), true));
+        if let Some(session) = delivered {
+            routing.server_requests.insert(id.to_string(), session);
         } else {
             drop(routing);
             let _ = self.send_line(
@@ -1578,5 +1645,57 @@ fn truncate(text: &str, max: usize) -> &str {
     match text.char_indices().nth(max) {
         Some((at, _)) => &text[..at],
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    use super::UpstreamError;
+
+    /// The typed errors read as the strings they replaced (clients and tests match on them).
+    #[test]
+    fn upstream_errors_keep_their_text() {
+        let name = || "everything".to_owned();
+        let cases = [
+            (
+                UpstreamError::NotRunning {
+                    name: name(),
+                    state: "crash_loop",
+                    last: Some("exited with code 1".into()),
+                },
+                "the server `everything` is not running (crash_loop): exited with code 1",
+            ),
+            (
+                UpstreamError::StartTimeout {
+                    name: name(),
+                    secs: 30,
+                    last: None,
+                },
+                "the server `everything` did not start within 30s",
+            ),
+            (
+                UpstreamError::StartTimeout {
+                    name: name(),
+                    secs: 30,
+                    last: Some("boom".into()),
+                },
+                "the server `everything` did not start within 30s (last error: boom)",
+            ),
+            (
+                UpstreamError::NoAnswer {
+                    name: name(),
+                    method: "initialize".into(),
+                    secs: 5,
+                },
+                "the server `everything` did not answer initialize within 5s",
+            ),
+            (
+                UpstreamError::Stopped { name: name() },
+                "the server `everything` is stopped",
+            ),
+        ];
+        for (error, text) in cases {
+            assert_eq!(error.to_string(), text);
+        }
     }
 }

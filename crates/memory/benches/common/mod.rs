@@ -1,5 +1,8 @@
 //! Helpers shared by the memory benches: a deterministic generator, percentiles, and a real
 //! headless daemon on ephemeral ports.
+
+// A benchmark is a harness like a test: a failed step should stop it loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)] // each bench uses its own part of these
 
 use std::io::{BufRead, BufReader, Write};
