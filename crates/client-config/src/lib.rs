@@ -171,6 +171,22 @@ pub enum ConfigWriteError {
 }
 
 impl ConfigWriteError {
+    /// Why `file` cannot be merged into, as the error the user sees.
+    pub(crate) fn from_merge(file: &Path, error: MergeError) -> ConfigWriteError {
+        match error {
+            MergeError::Syntax(s) => ConfigWriteError::InvalidJson {
+                path: file.to_owned(),
+                line: s.line,
+                column: s.column,
+                reason: s.reason,
+            },
+            MergeError::NotAnObject { what } => ConfigWriteError::NotAnObject {
+                path: file.to_owned(),
+                what,
+            },
+        }
+    }
+
     /// True when the request itself is wrong (a 400 for the manager API), false when the
     /// file system or the file is (a 409/500).
     pub fn is_bad_request(&self) -> bool {
@@ -301,19 +317,8 @@ pub fn generate_with_hook(
         let key_path = client::servers_key_path(client, request.scope, || {
             existing_project_key(text, dialect, &request.dirs)
         })?;
-        let merged =
-            merge::merge(text, dialect, &key_path, &merge_action).map_err(|e| match e {
-                MergeError::Syntax(s) => ConfigWriteError::InvalidJson {
-                    path: file.clone(),
-                    line: s.line,
-                    column: s.column,
-                    reason: s.reason,
-                },
-                MergeError::NotAnObject { what } => ConfigWriteError::NotAnObject {
-                    path: file.clone(),
-                    what,
-                },
-            })?;
+        let merged = merge::merge(text, dialect, &key_path, &merge_action)
+            .map_err(|e| ConfigWriteError::from_merge(&file, e))?;
         let changed = merged.text != text;
         let mut report = GenerateReport {
             client,

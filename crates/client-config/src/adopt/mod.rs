@@ -25,7 +25,7 @@ use serde::Serialize;
 use msm_core::Config;
 use msm_core::config::{DEFAULT_CONFIG_TOML, PROJECT_PLACEHOLDER};
 
-use crate::merge::{self, EntryEdit, MergeError, Replacement};
+use crate::merge::{self, EntryEdit, Replacement};
 use crate::writer;
 use crate::{ClientDirs, ConfigWriteError, MAX_ATTEMPTS, proxy_entry, report};
 
@@ -393,7 +393,7 @@ pub fn adopt(
             let text = read_text(file)?.unwrap_or_default();
             let edits = adopt_edits(entries, &request.proxy);
             let (new_text, _) = merge::replace_entries(&text, source.dialect(), &edits)
-                .map_err(|e| syntax_error(file, e))?;
+                .map_err(|e| ConfigWriteError::from_merge(file, e))?;
             let secrets = entries.iter().flat_map(|(server, _)| server.env.values());
             report
                 .diffs
@@ -424,7 +424,7 @@ pub fn adopt(
             for (server, target) in entries {
                 if let Some(found) =
                     merge::find_entry(text, source.dialect(), &server.key_path, &server.name)
-                        .map_err(|e| syntax_error(file, e))?
+                        .map_err(|e| ConfigWriteError::from_merge(file, e))?
                 {
                     originals.push(RecordEntry {
                         server: server.name.clone(),
@@ -448,7 +448,7 @@ pub fn adopt(
                     source: std::io::Error::other(e.to_string()),
                 })?;
             let (new_text, _) = merge::replace_entries(text, source.dialect(), &edits)
-                .map_err(|e| syntax_error(file, e))?;
+                .map_err(|e| ConfigWriteError::from_merge(file, e))?;
             Ok(Some(new_text))
         })?;
         record.entries.extend(originals);
@@ -498,7 +498,7 @@ pub fn undo(request: &AdoptRequest) -> Result<AdoptReport, AdoptError> {
             let mut left = Vec::new();
             for entry in entries {
                 let now = merge::find_entry(text, source.dialect(), &entry.key_path, &entry.server)
-                    .map_err(|e| syntax_error(file, e))?;
+                    .map_err(|e| ConfigWriteError::from_merge(file, e))?;
                 let still_ours = now.as_ref().is_some_and(|n| {
                     merge::is_our_entry(&n.value)
                         && n.value["args"]
@@ -516,7 +516,7 @@ pub fn undo(request: &AdoptRequest) -> Result<AdoptReport, AdoptError> {
                 }
             }
             let (new_text, _) = merge::replace_entries(text, source.dialect(), &edits)
-                .map_err(|e| syntax_error(file, e))?;
+                .map_err(|e| ConfigWriteError::from_merge(file, e))?;
             Ok((new_text, left))
         };
         let mut left = Vec::new();
@@ -854,21 +854,6 @@ fn write_file(
         path: path.to_owned(),
         attempts: MAX_ATTEMPTS,
     })
-}
-
-fn syntax_error(file: &Path, error: MergeError) -> ConfigWriteError {
-    match error {
-        MergeError::Syntax(s) => ConfigWriteError::InvalidJson {
-            path: file.to_owned(),
-            line: s.line,
-            column: s.column,
-            reason: s.reason,
-        },
-        MergeError::NotAnObject { what } => ConfigWriteError::NotAnObject {
-            path: file.to_owned(),
-            what,
-        },
-    }
 }
 
 fn diff(file: &Path, before: &str, after: &str) -> FileDiff {
