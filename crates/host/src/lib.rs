@@ -18,6 +18,7 @@
 //!   router every target port gets.
 //! - `security`: loopback Host/Origin and bearer token checks for every port.
 //! - `sessions`: the session registry and idle expiry.
+//! - `api_types`: the manager API's answers as types, the contract the CLI, tray and UI read.
 //! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
 //! - `reload`: hot reload of config.toml.
 //! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
@@ -26,6 +27,7 @@
 //! - `supervisor` (child processes: readiness, backoff, crash loop) and `stdio_bridge` (a stdio
 //!   server over streamable HTTP, shared or per session).
 
+pub mod api_types;
 mod host;
 pub mod http_front;
 mod launch;
