@@ -242,6 +242,24 @@ pub struct DaemonAction {
     pub target: Target,
 }
 
+/// `GET /daemons/{name}/log?from=`: a piece of a target's log file. Without `from`, the tail
+/// (at most 64 KiB, from a line start); with it, what follows byte `from` (at most 256 KiB).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogChunk {
+    pub name: String,
+    pub path: String,
+    /// The file's size now.
+    pub size: u64,
+    /// The byte offset of `text` in the file.
+    pub from: u64,
+    /// Where the next `from` is.
+    pub to: u64,
+    /// The file was truncated or replaced since `from`: `text` starts again at 0.
+    pub reset: bool,
+    /// The bytes, as UTF-8 (invalid sequences replaced).
+    pub text: String,
+}
+
 /// `POST /shutdown` (202).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Shutdown {
@@ -700,6 +718,22 @@ pub fn route_examples() -> Vec<RouteExample> {
             },
         ),
         example(
+            "GET",
+            "/daemons/{name}/log?from=",
+            200,
+            "A target's log: the tail without `from`, then what was appended since `from` (the previous `to`); 404 for a target without a log (remote).",
+            "LogChunk",
+            &LogChunk {
+                name: "everything".into(),
+                path: "/home/me/.local/state/mcp-session-manager/logs/everything.log".into(),
+                size: 2048,
+                from: 1990,
+                to: 2048,
+                reset: false,
+                text: "exited with status 1\nrestarting in 4 s\n".into(),
+            },
+        ),
+        example(
             "POST",
             "/shutdown",
             202,
@@ -790,6 +824,7 @@ mod tests {
                 "Event" => check::<Event>(&route.answer),
                 "DaemonAction" => check::<DaemonAction>(&route.answer),
                 "Shutdown" => check::<Shutdown>(&route.answer),
+                "LogChunk" => check::<LogChunk>(&route.answer),
                 "Dbs" => check::<Dbs>(&route.answer),
                 "GraphPage" => check::<GraphPage>(&route.answer),
                 "Reload" => check::<Reload>(&route.answer),

@@ -20,7 +20,7 @@
 //! - `sessions`: the session registry and idle expiry.
 //! - `api_types`: the manager API's answers as types, the contract the CLI, tray and UI read.
 //! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
-//! - `reload`: hot reload of config.toml.
+//! - `reload`: hot reload of config.toml. `log_tail`: a target's log in chunks (tail, follow).
 //! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
 //! - `http_front`: the guarded front of an external HTTP server started with `{port}`, a
 //!   streaming reverse proxy to the child's internal port.
@@ -31,6 +31,7 @@ pub mod api_types;
 mod host;
 pub mod http_front;
 mod launch;
+mod log_tail;
 pub mod manager_api;
 pub mod mcp_http;
 pub mod memory;

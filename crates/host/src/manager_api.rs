@@ -122,7 +122,39 @@ fn status_routes() -> Router<AppState> {
 }
 
 fn daemon_routes() -> Router<AppState> {
-    Router::new().route("/daemons/{name}/{action}", post(daemon_action))
+    Router::new()
+        .route("/daemons/{name}/{action}", post(daemon_action))
+        .route("/daemons/{name}/log", get(daemon_log))
+}
+
+/// `?from=` of the log route.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    pub from: Option<u64>,
+}
+
+async fn daemon_log(
+    State(host): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<api_types::LogChunk>, AppError> {
+    let target = host
+        .status()
+        .targets
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| AppError::NotFound(format!("no target named `{name}`")))?;
+    let path = target.log_path.ok_or_else(|| {
+        AppError::NotFound(format!("`{name}` runs elsewhere: it has no log here"))
+    })?;
+    let chunk = tokio::task::spawn_blocking(move || {
+        crate::log_tail::read_chunk(&name, std::path::Path::new(&path), query.from)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(format!("cannot read the log: {e}")))?;
+    Ok(Json(chunk))
 }
 
 fn memory_routes() -> Router<AppState> {
@@ -291,6 +323,12 @@ async fn config_generate(
         .unwrap_or_else(|| serde_json::json!({}));
     let options: msm_client_config::GenerateOptions = serde_json::from_value(body)
         .map_err(|e| AppError::BadRequest(format!("bad request body: {e}")))?;
+    tracing::info!(
+        client = ?options.client,
+        dry_run = options.dry_run,
+        remove = options.remove,
+        "config generate requested"
+    );
     let config = host.config();
     let report = tokio::task::spawn_blocking(move || {
         let request = options.into_request(

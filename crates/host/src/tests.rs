@@ -864,6 +864,14 @@ async fn every_route_answers_exactly_its_api_type() {
     let report = assert_contract::<api::Generate>("POST /config/generate", &generate);
     assert!(report.dry_run && !report.written);
 
+    let (code, body) = host.api(reqwest::Method::GET, "/daemons/memory/log").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let log = assert_contract::<api::LogChunk>("GET /daemons/memory/log", &body);
+    assert_eq!(log.to, log.size);
+    let (code, body) = host.api(reqwest::Method::GET, "/daemons/team/log").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_contract::<api::ErrorBody>("GET /daemons/team/log", &body);
+
     let (code, body) = host.api(reqwest::Method::POST, "/shutdown").await;
     assert_eq!(code, StatusCode::ACCEPTED);
     assert_contract::<api::Shutdown>("POST /shutdown", &body);
