@@ -414,7 +414,7 @@ mod tests {
         // The documented example: memory running, everything in a crash loop, team remote.
         check(
             HostSnapshot::Running(example_status()),
-            "2 of 3 servers running · 1 session",
+            "2 of 4 servers running · 1 session",
         );
     }
 

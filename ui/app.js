@@ -244,7 +244,7 @@
     $("targets-empty").hidden = !(state.status && targets.length === 0);
     const running = targets.filter((t) => t.state === "running").length;
     $("servers-count").textContent = targets.length ? `${running} of ${targets.length} running` : "";
-    const managed = targets.filter((t) => t.kind !== "remote");
+    const managed = targets.filter((t) => t.kind !== "remote" && t.needs === null);
     $("start-all").disabled = !managed.some((t) => !isUp(t)) || state.pendingActions.size > 0;
     $("stop-all").disabled = !managed.some((t) => t.state !== "stopped") || state.pendingActions.size > 0;
   }
@@ -258,6 +258,12 @@
     if (target.last_error) details.push(h("span", { class: "error", title: target.last_error }, target.last_error));
     if (remote) details.push(h("span", { class: "path" }, pathText(target.url)));
     if (target.started_at && target.state === "running") details.push(h("span", { class: "muted" }, "up since ", timeCell(target.started_at)));
+    if (target.needs) details.push(h("span", { class: "error needs" }, `needs ${target.needs}`,
+      h("span", { class: "muted" }, ` (not installed: install it, then start ${name})`)));
+    if (target.rss_bytes !== null) {
+      const cpu = target.cpu_percent === null ? "" : `${target.cpu_percent.toFixed(1)} % CPU · `;
+      details.push(h("span", { class: "muted usage" }, `${cpu}${formatBytes(target.rss_bytes)}`));
+    }
     if (!target.enabled) details.push(h("span", { class: "muted" }, "disabled in config.toml (starts on demand)"));
 
     let actions;
@@ -265,7 +271,7 @@
       actions = h("span", { class: "muted" }, "not managed here");
     } else {
       actions = [
-        actionButton(name, "start", "Start", pending || isUp(target)),
+        actionButton(name, "start", "Start", pending || isUp(target) || target.needs !== null),
         actionButton(name, "stop", "Stop", pending || target.state === "stopped"),
         actionButton(name, "restart", "Restart", pending),
         target.log_path ? h("button", {
@@ -316,7 +322,7 @@
 
   /** Start all / Stop all: every target this host runs, one after the other. */
   async function runAll(action, label) {
-    const targets = (state.status ? state.status.targets : []).filter((t) => t.kind !== "remote"
+    const targets = (state.status ? state.status.targets : []).filter((t) => t.kind !== "remote" && t.needs === null
       && (action === "start" ? !isUp(t) : t.state !== "stopped"));
     for (const t of targets) state.pendingActions.add(t.name);
     renderTargets();

@@ -397,7 +397,11 @@ def test_the_page_renders_the_documented_example_answers(host, browser):
     assert "five times" in browser.text(f"{target_row('everything')} .error")
     assert browser.text(f"{target_row('team')} .badge") == "reachable"
     assert browser.text(f"{target_row('team')} .actions") == "not managed here"
-    assert browser.text("#servers-count") == "2 of 3 running"
+    assert browser.text("#servers-count") == "2 of 4 running"
+    # An example whose command is not installed says so and cannot be started.
+    assert "needs uvx" in browser.text(f"{target_row('code-index')} .details")
+    assert browser("eval", expression=f"document.querySelector(`{target_row('code-index')} button[data-action='start']`).disabled") is True
+    assert "46 MiB" in browser.text(f"{target_row('memory')} .usage") and "0.4 % CPU" in browser.text(f"{target_row('memory')} .usage")
     assert "v0.1.0" in browser.text("#host-summary") and "3199" in browser.text("#host-summary")
     session = routes["Sessions"]["answer"]["sessions"][0]
     row = f'#sessions-table tr[data-session="{session["id"]}"]'

@@ -103,6 +103,14 @@ pub struct Target {
     pub reachable: Option<bool>,
     /// Whether the host guards the target's port; `None` for remote targets.
     pub guarded: Option<bool>,
+    /// CPU use of its process since the previous `/status` (percent of one core); `null` on
+    /// the first look, without a process, or where the OS is not read yet.
+    pub cpu_percent: Option<f64>,
+    /// Resident memory of its process.
+    pub rss_bytes: Option<u64>,
+    /// The command a `command` target runs, when it is not installed (e.g. `uvx`): the target
+    /// cannot start until it is.
+    pub needs: Option<String>,
 }
 
 impl Target {
@@ -140,6 +148,9 @@ impl From<&crate::TargetStatus> for Target {
             started_at: t.started_at.clone(),
             reachable: t.reachable,
             guarded: t.guarded,
+            cpu_percent: None,
+            rss_bytes: None,
+            needs: None,
         }
     }
 }
@@ -546,6 +557,9 @@ pub fn route_examples() -> Vec<RouteExample> {
         started_at: Some("2026-01-05T09:30:00Z".into()),
         reachable: None,
         guarded: Some(true),
+        cpu_percent: Some(0.4),
+        rss_bytes: Some(48_234_496),
+        needs: None,
     };
     let everything = Target {
         name: "everything".into(),
@@ -563,6 +577,29 @@ pub fn route_examples() -> Vec<RouteExample> {
         started_at: None,
         reachable: None,
         guarded: Some(true),
+        cpu_percent: None,
+        rss_bytes: None,
+        needs: None,
+    };
+    let code_index = Target {
+        name: "code-index".into(),
+        kind: TargetKind::Process,
+        transport: Transport::Stdio,
+        port: Some(3101),
+        url: "http://127.0.0.1:3101/mcp".into(),
+        enabled: false,
+        state: TargetState::Stopped,
+        pid: None,
+        sessions: 0,
+        restarts: 0,
+        last_error: None,
+        log_path: Some("/home/me/.local/state/mcp-session-manager/logs/code-index.log".into()),
+        started_at: None,
+        reachable: None,
+        guarded: Some(true),
+        cpu_percent: None,
+        rss_bytes: None,
+        needs: Some("uvx".into()),
     };
     let team = Target {
         name: "team".into(),
@@ -580,6 +617,9 @@ pub fn route_examples() -> Vec<RouteExample> {
         started_at: None,
         reachable: Some(true),
         guarded: None,
+        cpu_percent: None,
+        rss_bytes: None,
+        needs: None,
     };
     let status = Status {
         version: "0.1.0".into(),
@@ -588,7 +628,7 @@ pub fn route_examples() -> Vec<RouteExample> {
         started_at: "2026-01-05T09:29:58Z".into(),
         manager_port: 3199,
         state_dir: "/home/me/.local/state/mcp-session-manager".into(),
-        targets: vec![memory.clone(), everything, team],
+        targets: vec![memory.clone(), everything, team, code_index],
     };
     let session = Session {
         id: "3f6c1c1e-8a7b-4f7e-9d55-1f0a2b3c4d5e".into(),

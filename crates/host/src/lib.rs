@@ -20,6 +20,7 @@
 //! - `sessions`: the session registry and idle expiry.
 //! - `api_types`: the manager API's answers as types, the contract the CLI, tray and UI read.
 //! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
+//! - `target_facts`: CPU %, RSS and a missing command, added to `/status`.
 //! - `reload`: hot reload of config.toml. `log_tail`: a target's log in chunks (tail, follow).
 //! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
 //! - `http_front`: the guarded front of an external HTTP server started with `{port}`, a
@@ -41,6 +42,7 @@ pub mod security;
 pub mod sessions;
 pub mod stdio_bridge;
 pub mod supervisor;
+mod target_facts;
 #[cfg(test)]
 mod tests;
 mod ui;

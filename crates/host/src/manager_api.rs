@@ -171,7 +171,14 @@ fn config_routes() -> Router<AppState> {
 
 async fn status_get(State(host): State<AppState>) -> Json<api_types::Status> {
     host.probe_remotes().await;
-    Json(api_types::Status::from(&host.status()))
+    Json(full_status(&host))
+}
+
+/// `/status`: the host's state plus what `target_facts` reads from the OS.
+fn full_status(host: &HostInner) -> api_types::Status {
+    let mut status = api_types::Status::from(&host.status());
+    crate::target_facts::fill(&mut status, &host.config());
+    status
 }
 
 async fn sessions_list(State(host): State<AppState>) -> Json<api_types::Sessions> {
@@ -200,12 +207,10 @@ async fn daemon_action(
         }
     };
     result?;
-    let target = host
-        .status()
+    let target = full_status(&host)
         .targets
-        .iter()
+        .into_iter()
         .find(|t| t.name == name)
-        .map(api_types::Target::from)
         .ok_or_else(|| AppError::NotFound(format!("target `{name}` was removed meanwhile")))?;
     Ok(Json(api_types::DaemonAction {
         name,
@@ -233,7 +238,7 @@ async fn events_stream(
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
     let first = Event::default()
         .event("status")
-        .json_data(api_types::Status::from(&host.status()))
+        .json_data(full_status(&host))
         .unwrap_or_default();
     let receiver = host.events().subscribe();
     let stopping = host.stopping_token();
