@@ -465,3 +465,36 @@ def test_window_only_mode_says_why_and_quit_stops_the_host(home, browser):
         assert not (home.state / "manager.lock").exists()
     finally:
         host.stop()
+
+
+def serious(violations: list[dict]) -> list[dict]:
+    return [v for v in violations if v["impact"] in ("serious", "critical")]
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_finds_no_serious_violation_in_any_view(host, browser, tmp_path, scheme):
+    """axe-core (npm, tests/peers) on each view of the dashboard, in light and dark mode:
+    servers with the log open, sessions, memory with the graph browser, the config dialog,
+    window-only mode."""
+    browser("color_scheme", scheme=scheme)
+    project = tmp_path / "a11y"
+    project.mkdir()
+    use_memory(host, project, "a11y-instance", calls=[("create_entities", {"entities": [
+        {"name": "Ada", "entityType": "person", "observations": ["writes tests"]}]})])
+    browser("goto", url=dashboard_url(host) + "#no-tray=" + urllib.parse.quote("No tray here."))
+    browser.wait("#sessions-table tr[data-session]")
+    browser.wait("#dbs-table tr[data-db]", text="a11y")
+    found = {}
+    found["servers"] = browser("axe")
+    browser("click", selector=f"{target_row('memory')} button[data-action='log']")
+    browser.wait("#log:not([hidden])")
+    found["log"] = browser("axe")
+    browser("click", selector="#dbs-table tr[data-db] button")
+    browser.wait("#graph-entities .entity")
+    found["graph"] = browser("axe")
+    browser("click", selector="#configure-claude")
+    browser.wait("#config-dialog[open]")
+    found["config-dialog"] = browser("axe")
+    browser.screenshot(f"axe-{scheme}")
+    bad = {view: serious(v) for view, v in found.items() if serious(v)}
+    assert bad == {}, json.dumps(bad, indent=1)

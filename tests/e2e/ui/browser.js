@@ -7,7 +7,8 @@
 // count {selector}, eval {expression}, screenshot {path, full_page?}, color_scheme {scheme},
 // console {} (messages and page errors seen so far), route {answers: [{path, status, body}]}
 // (answers same-origin requests to exactly these paths, query ignored, with JSON: the UI
-// fixture tests), close {}. Dialogs (window.confirm) are accepted.
+// fixture tests), axe {} (axe-core's WCAG 2 A/AA rules on the page as it is now: the
+// violations, each with its impact and the elements), close {}. Dialogs (window.confirm) are accepted.
 "use strict";
 
 const path = require("path");
@@ -90,6 +91,20 @@ async function main() {
         return route.fulfill({ status: answer.status, contentType: "application/json", body: JSON.stringify(answer.body) });
       });
       return answers.length;
+    },
+    async axe() {
+      if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) {
+        // Evaluated over the DevTools protocol: the page's CSP (rightly) refuses a script tag.
+        const source = require("fs").readFileSync(path.join(peers, "axe-core", "axe.min.js"), "utf8");
+        await page.evaluate(`${source}\n;true`);
+      }
+      const result = await page.evaluate(() => window.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      }));
+      return result.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+      }));
     },
     async console() {
       return consoleMessages.slice();
