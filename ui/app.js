@@ -667,9 +667,9 @@
     }
   }
 
+  /** Status, sessions and DBs in parallel: the first paint waits for the slowest, not the sum. */
   async function refreshAll() {
-    const ok = await refreshStatus();
-    if (ok) await Promise.all([refreshSessions(), refreshDbs(true)]);
+    await Promise.all([refreshStatus(), refreshSessions(), refreshDbs(true)]);
   }
 
   let eventRefreshTimer = null;
