@@ -137,20 +137,34 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[test]
     fn cpu_and_rss_of_a_busy_process() {
-        let pid = std::process::id();
+        // A child of its own, so that no other test samples the same pid meanwhile.
+        let mut child = std::process::Command::new("sh")
+            .args(["-c", "while :; do :; done"])
+            .spawn()
+            .unwrap();
+        let pid = child.id();
         let first = sample(pid);
-        assert!(first.rss_bytes.unwrap() > 1024 * 1024, "{first:?}");
-        // Burn some CPU on this thread, then sample again.
-        let start = Instant::now();
-        let mut x = 0u64;
-        while start.elapsed().as_millis() < 200 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        assert!(first.rss_bytes.unwrap() > 0, "{first:?}");
+        assert_eq!(
+            first.cpu_percent, None,
+            "no figure without a previous sample"
+        );
+        let (start_cpu, _) = read_proc(pid).unwrap();
+        // Wait for the busy loop to be charged some CPU time, then sample again.
+        while read_proc(pid).unwrap().0 < start_cpu + 0.05 {
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        std::hint::black_box(x);
         let second = sample(pid);
+        child.kill().unwrap();
+        child.wait().unwrap();
         let cpu = second
             .cpu_percent
             .expect("a second sample has a CPU figure");
-        assert!(cpu > 20.0, "a busy loop shows as CPU use: {cpu}");
+        assert!(cpu > 0.0, "a busy loop shows as CPU use: {cpu}");
+        assert_eq!(
+            sample(pid),
+            Usage::default(),
+            "a pid that is gone has no figures"
+        );
     }
 }
