@@ -1,10 +1,10 @@
 //! The tray's client of a manager API over HTTP: asking a headless host to hand over
-//! (`POST /shutdown`) and generating Claude Code's config (`POST /config/generate`), the same
-//! routes the CLI and the web UI use. Status and target actions go to the in-process host.
+//! (`POST /shutdown`), as the CLI does. Status and target actions go to the in-process host;
+//! Claude Code's config is written from the dashboard's dialog, after its diff was shown.
 
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use msm_host::api_types::ErrorBody;
 
 /// The manager API of this user's host, reached on loopback with the state dir's token.
 #[derive(Clone)]
@@ -53,18 +53,14 @@ impl ManagerClient {
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
         timeout: Duration,
-    ) -> Result<Value, ManagerError> {
+    ) -> Result<String, ManagerError> {
         let url = format!("{}{path}", self.base_url);
-        let mut request = self
+        let request = self
             .http
             .request(method, &url)
             .bearer_auth(&self.token)
             .timeout(timeout);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
         let response = request
             .send()
             .await
@@ -74,72 +70,30 @@ impl ManagerClient {
             })?;
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
         if !status.is_success() {
             return Err(ManagerError::Refused {
                 what: path.to_owned(),
                 status: status.as_u16(),
-                message: error_message(&value),
+                message: error_message(&text),
             });
         }
-        Ok(value)
-    }
-
-    /// `POST /config/generate` for Claude Code (a real write; the web UI shows the dry run).
-    pub async fn configure_claude_code(&self) -> Result<Value, ManagerError> {
-        let body = json!({"client": "claude-code", "dry_run": false});
-        self.call(
-            reqwest::Method::POST,
-            "/config/generate",
-            Some(body),
-            Duration::from_secs(30),
-        )
-        .await
+        Ok(text)
     }
 
     /// `POST /shutdown`: asks a (headless) host to hand over its ports.
     pub async fn shutdown(&self) -> Result<(), ManagerError> {
-        self.call(
-            reqwest::Method::POST,
-            "/shutdown",
-            None,
-            Duration::from_secs(10),
-        )
-        .await
-        .map(|_| ())
+        self.call(reqwest::Method::POST, "/shutdown", Duration::from_secs(10))
+            .await
+            .map(|_| ())
     }
 }
 
-/// A short, readable message out of an API error body (`{"error": "..."}` or plain text).
-pub fn error_message(body: &Value) -> String {
-    match body {
-        Value::Object(map) => match map.get("error").or_else(|| map.get("message")) {
-            Some(Value::String(s)) => s.clone(),
-            Some(Value::Object(inner)) => inner
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
-            Some(other) => other.to_string(),
-            None => body.to_string(),
-        },
-        Value::String(s) => s.chars().take(300).collect(),
-        other => other.to_string(),
-    }
-}
-
-/// What to tell the user after `configure_claude_code`: the host's own message (which already
-/// says what to do next), else the file it wrote.
-pub fn describe_config_result(result: &Value) -> String {
-    if let Some(message) = result.get("message").and_then(Value::as_str) {
-        return message.trim().to_owned();
-    }
-    let path = ["path", "file"]
-        .iter()
-        .find_map(|key| result.get(*key).and_then(Value::as_str));
-    match path {
-        Some(path) => format!("Updated {path}."),
-        None => "Claude Code's config is up to date.".to_owned(),
+/// The message of an API error body (`api_types::ErrorBody`), or the start of a body that is
+/// not one (a foreign server on the port).
+pub fn error_message(body: &str) -> String {
+    match serde_json::from_str::<ErrorBody>(body) {
+        Ok(error) => error.error,
+        Err(_) => body.chars().take(300).collect(),
     }
 }
 
@@ -151,25 +105,5 @@ mod tests {
     fn dashboard_url_carries_the_token_for_the_one_click_open() {
         let client = ManagerClient::new(3199, "ab12");
         assert_eq!(client.dashboard_url(), "http://127.0.0.1:3199/?token=ab12");
-    }
-
-    #[test]
-    fn config_result_is_the_hosts_message_without_additions() {
-        let message = "Claude Code config: ~/.claude.json\nWrote ~/.claude.json.\nNext: restart Claude Code (running sessions keep their old server list) so it loads the servers; `claude mcp list` shows each one and whether it connects.\n";
-        let cases = [
-            (json!({"message": message}), message.trim()),
-            (
-                json!({"message": "Nothing to change: the file was left as it was.\n"}),
-                "Nothing to change: the file was left as it was.",
-            ),
-            (
-                json!({"path": "/h/.claude.json"}),
-                "Updated /h/.claude.json.",
-            ),
-            (json!({}), "Claude Code's config is up to date."),
-        ];
-        for (result, expected) in cases {
-            assert_eq!(describe_config_result(&result), expected, "{result}");
-        }
     }
 }

@@ -1,6 +1,8 @@
 //! Whether a tray icon can be seen at all. On Linux the tray is a StatusNotifierItem, shown
-//! only when a StatusNotifier host owns `org.kde.StatusNotifierWatcher` on the session bus;
-//! without one the icon silently goes nowhere, so the app says so and opens its window instead.
+//! when a StatusNotifier host owns `org.kde.StatusNotifierWatcher` on the session bus; without
+//! one, libayatana-appindicator falls back to an XEmbed icon, shown when an XEmbed tray manager
+//! (a panel's systray) owns the X selection `_NET_SYSTEM_TRAY_S<screen>`. With neither the
+//! icon silently goes nowhere, so the app says so and opens its window instead.
 
 /// The D-Bus name a StatusNotifier host (a panel or a desktop shell) owns.
 pub const WATCHER_NAME: &str = "org.kde.StatusNotifierWatcher";
@@ -13,9 +15,55 @@ pub enum TrayVisibility {
     Invisible(String),
 }
 
-/// Asks the session bus whether anyone owns the StatusNotifier watcher name.
+/// A StatusNotifier host, else an XEmbed tray manager.
 #[cfg(target_os = "linux")]
 pub fn tray_visibility() -> TrayVisibility {
+    let watcher = status_notifier_watcher();
+    if watcher == TrayVisibility::Visible {
+        return watcher;
+    }
+    match xembed_tray_manager() {
+        Ok(true) => TrayVisibility::Visible,
+        Ok(false) => match watcher {
+            TrayVisibility::Invisible(reason) => TrayVisibility::Invisible(format!(
+                "{reason}, and no XEmbed tray manager on the X display (nobody owns _NET_SYSTEM_TRAY_S<screen>)"
+            )),
+            visible => visible,
+        },
+        Err(x_reason) => match watcher {
+            TrayVisibility::Invisible(reason) => {
+                TrayVisibility::Invisible(format!("{reason}; {x_reason}"))
+            }
+            visible => visible,
+        },
+    }
+}
+
+/// Whether an XEmbed tray manager owns `_NET_SYSTEM_TRAY_S<default screen>` (freedesktop
+/// System Tray Protocol). Xlib is loaded at run time, so a Wayland-only session just says no.
+#[cfg(target_os = "linux")]
+pub fn xembed_tray_manager() -> Result<bool, String> {
+    use std::ffi::CString;
+    let xlib = x11_dl::xlib::Xlib::open().map_err(|e| format!("Xlib not available ({e})"))?;
+    // SAFETY: plain Xlib calls on a display we open and close here; every pointer passed is
+    // either the display Xlib returned (checked non-null) or a NUL-terminated string we own.
+    unsafe {
+        let display = (xlib.XOpenDisplay)(std::ptr::null());
+        if display.is_null() {
+            return Err("no X display to look for an XEmbed tray on".into());
+        }
+        let screen = (xlib.XDefaultScreen)(display);
+        let name = CString::new(format!("_NET_SYSTEM_TRAY_S{screen}")).expect("no NUL");
+        let atom = (xlib.XInternAtom)(display, name.as_ptr(), x11_dl::xlib::False);
+        let owner = (xlib.XGetSelectionOwner)(display, atom);
+        (xlib.XCloseDisplay)(display);
+        Ok(owner != 0)
+    }
+}
+
+/// Asks the session bus whether anyone owns the StatusNotifier watcher name.
+#[cfg(target_os = "linux")]
+fn status_notifier_watcher() -> TrayVisibility {
     use gio::prelude::*;
 
     let connection = match gio::bus_get_sync(gio::BusType::Session, gio::Cancellable::NONE) {

@@ -8,22 +8,48 @@ use tauri::{AppHandle, Manager, Runtime};
 use tauri_plugin_autostart::ManagerExt as _;
 
 use crate::tray_model::{
-    HostSnapshot, MenuAction, MenuEntry, menu_model, needs_attention, status_line,
+    HostSnapshot, IconState, MenuAction, MenuEntry, icon_state, menu_model, status_line,
 };
 
 /// The id of our one tray icon.
 pub const TRAY_ID: &str = "mcp-session-manager";
 
 const TRAY_ICON_PNG: &[u8] = include_bytes!("../icons/tray.png");
-/// The same icon with a red dot: something needs a look (see `needs_attention`).
+/// The same icon with a red dot: something failed, or the host does not answer.
 const TRAY_WARNING_ICON_PNG: &[u8] = include_bytes!("../icons/tray-warning.png");
+/// The dot of the "some stopped" icon (amber), drawn over the plain icon.
+const STOPPED_DOT: [u8; 4] = [0xe0, 0xa0, 0x10, 0xff];
 
 fn icon_for(snapshot: &HostSnapshot) -> tauri::Result<Image<'static>> {
-    Image::from_bytes(if needs_attention(snapshot) {
-        TRAY_WARNING_ICON_PNG
-    } else {
-        TRAY_ICON_PNG
-    })
+    match icon_state(snapshot) {
+        IconState::AllRunning => Image::from_bytes(TRAY_ICON_PNG),
+        IconState::Error => Image::from_bytes(TRAY_WARNING_ICON_PNG),
+        IconState::SomeStopped => {
+            let plain = Image::from_bytes(TRAY_ICON_PNG)?;
+            let (width, height) = (plain.width(), plain.height());
+            let mut rgba = plain.rgba().to_vec();
+            paint_dot(&mut rgba, width, height, STOPPED_DOT);
+            Ok(Image::new_owned(rgba, width, height))
+        }
+    }
+}
+
+/// Paints a filled dot (a third of the icon wide) into the bottom-right corner of an RGBA
+/// image, with a one-pixel transparent ring so it reads on any panel colour.
+fn paint_dot(rgba: &mut [u8], width: u32, height: u32, color: [u8; 4]) {
+    let radius = width.min(height) as f64 / 6.0;
+    let (cx, cy) = (width as f64 - radius - 0.5, height as f64 - radius - 0.5);
+    for y in 0..height {
+        for x in 0..width {
+            let d = ((x as f64 + 0.5 - cx).powi(2) + (y as f64 + 0.5 - cy).powi(2)).sqrt();
+            let at = ((y * width + x) * 4) as usize;
+            if d <= radius {
+                rgba[at..at + 4].copy_from_slice(&color);
+            } else if d <= radius + 1.0 {
+                rgba[at..at + 4].copy_from_slice(&[0, 0, 0, 0]);
+            }
+        }
+    }
 }
 
 /// Whether "Start at login" is on; a broken autostart backend reads as off.
@@ -110,4 +136,40 @@ fn build_entry<R: Runtime, M: Manager<R>>(
             Box::new(submenu)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn three_distinct_icons() {
+        let icon = |targets_state: IconState| {
+            let snapshot = match targets_state {
+                IconState::Error => HostSnapshot::Unreachable("x".into()),
+                IconState::SomeStopped => HostSnapshot::Starting,
+                IconState::AllRunning => HostSnapshot::Running(
+                    serde_json::from_value(serde_json::json!({
+                        "version": "0", "pid": 1, "uptime_secs": 0, "started_at": "",
+                        "manager_port": 1, "state_dir": "", "targets": []
+                    }))
+                    .unwrap(),
+                ),
+            };
+            icon_for(&snapshot).unwrap().rgba().to_vec()
+        };
+        let (all, some, error) = (
+            icon(IconState::AllRunning),
+            icon(IconState::SomeStopped),
+            icon(IconState::Error),
+        );
+        assert_ne!(all, some);
+        assert_ne!(some, error);
+        assert_ne!(all, error);
+        // The dot sits in the bottom-right corner, in amber.
+        let image = Image::from_bytes(TRAY_ICON_PNG).unwrap();
+        let (w, h) = (image.width() as usize, image.height() as usize);
+        let corner = ((h - w / 6) * w + (w - w / 6)) * 4;
+        assert_eq!(some[corner..corner + 4], STOPPED_DOT);
+    }
 }

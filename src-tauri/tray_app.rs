@@ -22,10 +22,11 @@ use msm_host::HostHandle;
 use crate::host_runner::{
     host_ports, start_host as start_in_process_host, take_over_headless_host,
 };
-use crate::manager_client::{ManagerClient, describe_config_result};
+use crate::manager_client::ManagerClient;
 use crate::status_notifier::{TrayVisibility, tray_visibility};
 use crate::tray;
-use crate::tray_model::{HostSnapshot, HostStatus, MenuAction, TargetAction};
+use crate::tray_model::{HostSnapshot, MenuAction, TargetAction, notification_for};
+use msm_host::api_types::Status;
 
 /// The label of the dashboard window.
 pub const DASHBOARD_WINDOW: &str = "dashboard";
@@ -121,29 +122,27 @@ fn shell<R: Runtime>(app: &AppHandle<R>) -> Arc<Shell> {
 
 fn setup<R: Runtime>(app: &AppHandle<R>) {
     let shell = shell(app);
-    let tray_seen = match tray_visibility() {
-        TrayVisibility::Visible => true,
+    let mut no_tray = match tray_visibility() {
+        TrayVisibility::Visible => None,
         TrayVisibility::Invisible(reason) => {
             tracing::warn!(
                 "the tray icon cannot be shown: {reason}; opening the dashboard window instead"
             );
-            false
+            Some(format!("The tray icon cannot be shown: {reason}."))
         }
     };
-    let tray_seen = match tray::create_tray(app, &HostSnapshot::Starting) {
-        Ok(_) => tray_seen,
-        Err(err) => {
-            tracing::warn!(error = %err, "could not create the tray icon; opening the dashboard window instead");
-            false
-        }
-    };
+    if let Err(err) = tray::create_tray(app, &HostSnapshot::Starting) {
+        tracing::warn!(error = %err, "could not create the tray icon; opening the dashboard window instead");
+        no_tray = Some(format!("The tray icon could not be created: {err}."));
+    }
     #[cfg(unix)]
     spawn_signal_handler(app.clone());
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let host = start_host(&app, &shell).await;
-        if !tray_seen {
-            open_dashboard(&app, None);
+        if let Some(reason) = no_tray {
+            // The window is the whole app now: it says why, and offers Quit.
+            open_dashboard_at(&app, Some(format!("no-tray={}", percent_encode(&reason))));
         }
         if let Some(host) = host {
             watch_host(app, shell, host).await;
@@ -202,12 +201,19 @@ async fn watch_host<R: Runtime>(app: AppHandle<R>, shell: Arc<Shell>, host: Host
 }
 
 fn refresh_menu<R: Runtime>(app: &AppHandle<R>, shell: &Shell, host: &HostHandle) {
-    let status = serde_json::to_value(host.status()).unwrap_or_default();
-    set_snapshot(
-        app,
-        shell,
-        HostSnapshot::Running(HostStatus::from_status_json(&status)),
-    );
+    let status = Status::from(&host.status());
+    if let HostSnapshot::Running(before) = &*shell.snapshot.lock() {
+        for (title, body) in notification_for(before, &status) {
+            notify(app, &title, &body);
+        }
+    }
+    set_snapshot(app, shell, HostSnapshot::Running(status));
+}
+
+/// A desktop notification about a target (crash loop, recovery). The notification plugin is
+/// not in this build, so it goes to the log, which the dashboard and `logs` show.
+fn notify<R: Runtime>(_app: &AppHandle<R>, title: &str, body: &str) {
+    tracing::warn!(title, body, "notification");
 }
 
 fn set_snapshot<R: Runtime>(app: &AppHandle<R>, shell: &Shell, snapshot: HostSnapshot) {
@@ -226,7 +232,16 @@ fn set_snapshot<R: Runtime>(app: &AppHandle<R>, shell: &Shell, snapshot: HostSna
 pub fn on_menu_action<R: Runtime>(app: &AppHandle<R>, action: MenuAction) {
     match action {
         MenuAction::Target { name, action } => spawn_target_action(app, name, action),
-        MenuAction::ConfigureClaudeCode => spawn_configure_claude_code(app),
+        MenuAction::StartAll => spawn_all(app, TargetAction::Start),
+        MenuAction::StopAll => spawn_all(app, TargetAction::Stop),
+        MenuAction::OpenLog { name } => {
+            open_dashboard_at(app, Some(format!("log={}", percent_encode(&name))))
+        }
+        // The dashboard's dialog shows the diff first; nothing is written without a look.
+        MenuAction::ConfigureClaudeCode => {
+            open_dashboard_at(app, Some("configure-claude".to_owned()))
+        }
+        MenuAction::AdoptServers => open_dashboard_at(app, Some("servers-adopt".to_owned())),
         MenuAction::OpenDashboard => open_dashboard(app, None),
         MenuAction::ToggleAutostart => toggle_autostart(app),
         MenuAction::Quit => quit(app),
@@ -255,17 +270,40 @@ fn spawn_target_action<R: Runtime>(app: &AppHandle<R>, name: String, action: Tar
     });
 }
 
-/// One click: writes Claude Code's config through the manager API and shows the outcome in
-/// the dashboard window.
-fn spawn_configure_claude_code<R: Runtime>(app: &AppHandle<R>) {
+/// Start all / Stop all: every target this host runs (remote ones are not ours to start),
+/// one after the other, so that a failure names its target.
+fn spawn_all<R: Runtime>(app: &AppHandle<R>, action: TargetAction) {
     let (app, shell) = (app.clone(), shell(app));
+    let Some(host) = shell.host.lock().clone() else {
+        return;
+    };
     tauri::async_runtime::spawn(async move {
-        let notice = match shell.client.configure_claude_code().await {
-            Ok(result) => describe_config_result(&result),
-            Err(err) => format!("Configuring Claude Code failed: {err}"),
-        };
-        tracing::info!("{notice}");
-        open_dashboard(&app, Some(&notice));
+        let status = Status::from(&host.status());
+        let mut failures = Vec::new();
+        for target in status.targets.iter().filter(|t| !t.is_remote()) {
+            let result = match action {
+                TargetAction::Stop if target.state != msm_host::api_types::TargetState::Stopped => {
+                    host.stop_target(&target.name).await
+                }
+                TargetAction::Start if !target.state.is_up() => {
+                    host.start_target(&target.name).await
+                }
+                _ => Ok(()),
+            };
+            if let Err(err) = result {
+                failures.push(format!("{}: {err}", target.name));
+            }
+        }
+        if !failures.is_empty() {
+            let notice = format!(
+                "Could not {} every server: {}",
+                action.verb(),
+                failures.join("; ")
+            );
+            tracing::warn!("{notice}");
+            open_dashboard(&app, Some(&notice));
+        }
+        refresh_menu(&app, &shell, &host);
     });
 }
 
@@ -301,22 +339,28 @@ fn ensure_autostart_dir() {
 
 /// Shows (creating if needed) the window with the manager's web UI; `notice` is shown there
 /// as a message (passed in the URL fragment, which never leaves the window).
+pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>, notice: Option<&str>) {
+    open_dashboard_at(app, notice.map(|n| format!("notice={}", percent_encode(n))));
+}
+
+/// Shows the dashboard window at `#fragment`: `notice=TEXT`, `log=NAME` (a target's log),
+/// `configure-claude` (the config dialog, diff first), `servers-adopt`, `no-tray=REASON`.
 ///
 /// The window loads `/?token=<token>`: the manager answers with a redirect to `/` that sets an
 /// HttpOnly cookie holding the token (the webview keeps it, as any browser does, and carries
-/// the fragment over the redirect), and the page it then serves carries the token for the API.
-pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>, notice: Option<&str>) {
+/// the fragment over the redirect); the page then works from that cookie alone.
+pub fn open_dashboard_at<R: Runtime>(app: &AppHandle<R>, fragment: Option<String>) {
     let shell = shell(app);
     let mut url = shell.client.dashboard_url();
-    if let Some(notice) = notice {
-        url.push_str("#notice=");
-        url.push_str(&percent_encode(notice));
+    if let Some(fragment) = &fragment {
+        url.push('#');
+        url.push_str(fragment);
     }
     let Ok(url) = url.parse::<tauri::Url>() else {
         return;
     };
     if let Some(window) = app.get_webview_window(DASHBOARD_WINDOW) {
-        if notice.is_some() {
+        if fragment.is_some() {
             let _ = window.navigate(url);
         }
         let _ = window.show();
@@ -324,12 +368,39 @@ pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>, notice: Option<&str>) {
         let _ = window.set_focus();
         return;
     }
-    let built = WebviewWindowBuilder::new(app, DASHBOARD_WINDOW, WebviewUrl::External(url))
+    let placement = app
+        .primary_monitor()
+        .ok()
+        .flatten()
+        .map(|m| {
+            let area = m.work_area();
+            fit_in_work_area(
+                (
+                    area.position.x,
+                    area.position.y,
+                    area.size.width,
+                    area.size.height,
+                ),
+                m.scale_factor(),
+            )
+        })
+        .unwrap_or(Placement {
+            x: None,
+            y: None,
+            width: 1200.0,
+            height: 820.0,
+        });
+    let mut builder = WebviewWindowBuilder::new(app, DASHBOARD_WINDOW, WebviewUrl::External(url))
         .title("MCP Session Manager")
-        .inner_size(1200.0, 820.0)
-        .min_inner_size(640.0, 480.0)
-        .build();
-    match built {
+        .inner_size(placement.width, placement.height)
+        .min_inner_size(
+            640.0_f64.min(placement.width),
+            480.0_f64.min(placement.height),
+        );
+    if let (Some(x), Some(y)) = (placement.x, placement.y) {
+        builder = builder.position(x, y);
+    }
+    match builder.build() {
         Ok(window) => {
             let hide_target = window.clone();
             // Closing the window hides it: the app keeps hosting the daemons from the tray.
@@ -341,6 +412,39 @@ pub fn open_dashboard<R: Runtime>(app: &AppHandle<R>, notice: Option<&str>) {
             });
         }
         Err(err) => tracing::warn!(error = %err, "could not open the dashboard window"),
+    }
+}
+
+/// Where the dashboard window goes, in logical pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Placement {
+    x: Option<f64>,
+    y: Option<f64>,
+    width: f64,
+    height: f64,
+}
+
+/// Room kept for the window manager's title bar and borders, which the inner size excludes.
+const DECORATION_ALLOWANCE: f64 = 48.0;
+
+/// 1200 x 820 (or less), centred in the monitor's work area (the screen without panels), so
+/// that the whole window, title bar included, is visible. `area` is physical (x, y, w, h).
+fn fit_in_work_area(area: (i32, i32, u32, u32), scale: f64) -> Placement {
+    let scale = if scale > 0.0 { scale } else { 1.0 };
+    let (x, y) = (area.0 as f64 / scale, area.1 as f64 / scale);
+    let (w, h) = (area.2 as f64 / scale, area.3 as f64 / scale);
+    let width = 1200.0_f64
+        .min(w - 2.0 * DECORATION_ALLOWANCE / 3.0)
+        .max(320.0);
+    let height = 820.0_f64.min(h - DECORATION_ALLOWANCE).max(240.0);
+    Placement {
+        x: Some((x + (w - width) / 2.0).max(x)),
+        y: Some(
+            (y + DECORATION_ALLOWANCE + (h - DECORATION_ALLOWANCE - height) / 2.0)
+                .max(y + DECORATION_ALLOWANCE),
+        ),
+        width,
+        height,
     }
 }
 
@@ -406,7 +510,21 @@ fn spawn_signal_handler<R: Runtime>(app: AppHandle<R>) {
 
 #[cfg(test)]
 mod tests {
-    use super::percent_encode;
+    use super::{Placement, fit_in_work_area, percent_encode};
+
+    #[test]
+    fn the_window_fits_inside_the_work_area() {
+        // A 1280x800 screen with a 30 px panel at the top.
+        let p = fit_in_work_area((0, 30, 1280, 770), 1.0);
+        let (x, y) = (p.x.unwrap(), p.y.unwrap());
+        assert!(x >= 0.0 && x + p.width <= 1280.0, "{p:?}");
+        assert!(y - 48.0 >= 30.0 && y + p.height <= 800.0, "{p:?}");
+        // A large HiDPI screen: the default size, centred.
+        let p = fit_in_work_area((0, 0, 3840, 2160), 2.0);
+        assert_eq!((p.width, p.height), (1200.0, 820.0));
+        assert_eq!(p.x, Some((1920.0 - 1200.0) / 2.0));
+        assert!(matches!(p, Placement { y: Some(y), .. } if y >= 48.0));
+    }
 
     #[test]
     fn notices_are_percent_encoded_for_the_url_fragment() {

@@ -1,9 +1,10 @@
-//! The tray menu as plain data: a pure function of the host's state (parsed from the manager
-//! API's `/status`), so that what the menu shows is unit-tested without a display.
+//! The tray menu as plain data: a pure function of the host's state (the manager API's
+//! `/status` answer, `msm_host::api_types::Status`), so that what the menu shows is
+//! unit-tested without a display.
 
-use serde_json::Value;
+use msm_host::api_types::{Status, Target, TargetState};
 
-/// What the tray knows about the host: filled from `GET /status`, or `Unreachable`.
+/// What the tray knows about the host.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub enum HostSnapshot {
     /// The host is being started or taken over; nothing to show yet.
@@ -11,101 +12,50 @@ pub enum HostSnapshot {
     Starting,
     /// The manager API does not answer (the reason is shown in the menu).
     Unreachable(String),
-    Running(HostStatus),
+    Running(Status),
 }
 
-/// The parts of `/status` the menu shows.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct HostStatus {
-    pub targets: Vec<TargetSummary>,
-}
-
-/// One target's line in the menu.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TargetSummary {
-    pub name: String,
-    /// `running`, `starting`, `stopped`, `failed`, `crash-loop`, ... as the host says it.
-    pub state: String,
-    pub port: Option<u64>,
-    pub sessions: u64,
-    /// A server someone else runs (`url = ...`): reached, never started or stopped here.
-    pub remote: bool,
-}
-
-impl TargetSummary {
-    fn is_up(&self) -> bool {
-        matches!(
-            self.state.as_str(),
-            "running" | "starting" | "restarting" | "reachable" | "backoff"
-        )
+/// A target's state as the menu words it: a remote target is `reachable` or `unreachable`.
+pub fn shown_state(target: &Target) -> &'static str {
+    match (target.is_remote(), target.reachable) {
+        (true, Some(true)) => "reachable",
+        (true, Some(false)) => "unreachable",
+        _ if target.state == TargetState::Idle => "idle (starts on demand)",
+        _ => target.state.as_str(),
     }
 }
 
-impl HostStatus {
-    /// Reads `/status` defensively: `targets` as an array or a name-keyed map; unknown or
-    /// missing fields become defaults rather than errors, so a newer host never breaks the tray.
-    pub fn from_status_json(status: &Value) -> HostStatus {
-        let targets = match status.get("targets").or_else(|| status.get("daemons")) {
-            Some(Value::Array(items)) => items
-                .iter()
-                .filter_map(|t| target_from_json(None, t))
-                .collect(),
-            Some(Value::Object(map)) => map
-                .iter()
-                .filter_map(|(name, t)| target_from_json(Some(name), t))
-                .collect(),
-            _ => Vec::new(),
-        };
-        HostStatus { targets }
-    }
-
-    /// Targets in the `running` state (the status line's first number).
-    pub fn running_count(&self) -> usize {
-        self.targets.iter().filter(|t| t.state == "running").count()
-    }
-
-    /// Sessions across every target.
-    pub fn session_count(&self) -> u64 {
-        self.targets.iter().map(|t| t.sessions).sum()
-    }
+/// Targets in the `running` state (the status line's first number).
+pub fn running_count(status: &Status) -> usize {
+    status
+        .targets
+        .iter()
+        .filter(|t| matches!(t.state, TargetState::Running | TargetState::Idle))
+        .count()
 }
 
-fn target_from_json(name: Option<&String>, target: &Value) -> Option<TargetSummary> {
-    let name = name.cloned().or_else(|| {
-        target
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    })?;
-    let state = match target.get("state").or_else(|| target.get("status")) {
-        Some(Value::String(s)) => s.to_lowercase().replace(['_', ' '], "-"),
-        Some(Value::Object(o)) => o
-            .get("state")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown")
-            .to_lowercase(),
-        _ => "unknown".to_owned(),
-    };
-    let sessions = match target.get("sessions") {
-        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
-        Some(Value::Array(a)) => a.len() as u64,
-        _ => 0,
-    };
-    let kind = target.get("kind").and_then(Value::as_str).unwrap_or("");
-    Some(TargetSummary {
-        name,
-        state,
-        port: target.get("port").and_then(Value::as_u64),
-        sessions,
-        remote: kind == "remote" || kind == "url",
-    })
+/// Sessions across every target.
+pub fn session_count(status: &Status) -> usize {
+    status.targets.iter().map(|t| t.sessions).sum()
 }
 
 /// What a menu item does when clicked; its id is `MenuAction::id()`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MenuAction {
-    Target { name: String, action: TargetAction },
+    Target {
+        name: String,
+        action: TargetAction,
+    },
+    /// Opens the dashboard's log view of one target.
+    OpenLog {
+        name: String,
+    },
+    StartAll,
+    StopAll,
+    /// Opens the dashboard's Configure Claude Code dialog: the diff first, then Write.
     ConfigureClaudeCode,
+    /// Opens the dashboard at the Servers page's adopt section.
+    AdoptServers,
     OpenDashboard,
     ToggleAutostart,
     Quit,
@@ -153,7 +103,11 @@ impl MenuAction {
     pub fn id(&self) -> String {
         match self {
             MenuAction::Target { name, action } => format!("target:{}:{name}", action.verb()),
+            MenuAction::OpenLog { name } => format!("log:{name}"),
+            MenuAction::StartAll => "start-all".into(),
+            MenuAction::StopAll => "stop-all".into(),
             MenuAction::ConfigureClaudeCode => "configure-claude-code".into(),
+            MenuAction::AdoptServers => "adopt".into(),
             MenuAction::OpenDashboard => "open-dashboard".into(),
             MenuAction::ToggleAutostart => "autostart".into(),
             MenuAction::Quit => "quit".into(),
@@ -168,8 +122,16 @@ impl MenuAction {
                 action: TargetAction::from_verb(verb)?,
             });
         }
+        if let Some(name) = id.strip_prefix("log:") {
+            return Some(MenuAction::OpenLog {
+                name: name.to_owned(),
+            });
+        }
         match id {
+            "start-all" => Some(MenuAction::StartAll),
+            "stop-all" => Some(MenuAction::StopAll),
             "configure-claude-code" => Some(MenuAction::ConfigureClaudeCode),
+            "adopt" => Some(MenuAction::AdoptServers),
             "open-dashboard" => Some(MenuAction::OpenDashboard),
             "autostart" => Some(MenuAction::ToggleAutostart),
             "quit" => Some(MenuAction::Quit),
@@ -206,10 +168,10 @@ pub fn status_line(snapshot: &HostSnapshot) -> String {
         HostSnapshot::Starting => "MCP Session Manager: starting…".to_owned(),
         HostSnapshot::Unreachable(reason) => format!("Manager not reachable: {reason}"),
         HostSnapshot::Running(status) => {
-            let sessions = status.session_count();
+            let sessions = session_count(status);
             format!(
                 "{} of {} servers running · {} session{}",
-                status.running_count(),
+                running_count(status),
                 status.targets.len(),
                 sessions,
                 if sessions == 1 { "" } else { "s" }
@@ -218,21 +180,68 @@ pub fn status_line(snapshot: &HostSnapshot) -> String {
     }
 }
 
-/// Whether the tray icon should carry its warning dot: the host is unreachable, or a target
-/// it manages has failed (a remote target that does not answer is shown in the menu only).
-pub fn needs_attention(snapshot: &HostSnapshot) -> bool {
+/// Which of the three tray icons to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IconState {
+    /// Every enabled target this host runs is running (or there is none).
+    AllRunning,
+    /// Some enabled target is stopped or on its way up (a disabled one, started on demand,
+    /// does not count; nor does a remote server).
+    SomeStopped,
+    /// The host is unreachable, or a target it runs has failed or is in a crash loop.
+    Error,
+}
+
+pub fn icon_state(snapshot: &HostSnapshot) -> IconState {
     match snapshot {
-        HostSnapshot::Starting => false,
-        HostSnapshot::Unreachable(_) => true,
-        HostSnapshot::Running(status) => status
-            .targets
-            .iter()
-            .any(|t| !t.remote && matches!(t.state.as_str(), "failed" | "crash-loop")),
+        HostSnapshot::Starting => IconState::SomeStopped,
+        HostSnapshot::Unreachable(_) => IconState::Error,
+        HostSnapshot::Running(status) => {
+            let managed = status.targets.iter().filter(|t| !t.is_remote());
+            let mut state = IconState::AllRunning;
+            for target in managed {
+                match target.state {
+                    TargetState::Failed | TargetState::CrashLoop => return IconState::Error,
+                    TargetState::Running | TargetState::Idle => {}
+                    TargetState::Starting | TargetState::Stopped if target.enabled => {
+                        state = IconState::SomeStopped
+                    }
+                    TargetState::Starting | TargetState::Stopped => {}
+                }
+            }
+            state
+        }
     }
 }
 
-fn target_label(target: &TargetSummary) -> String {
-    let mut label = format!("{}: {}", target.name, target.state);
+/// The OS notifications (title, body) due when `before` turns into `after`: a target entered a
+/// crash loop, or came back from one (or from a failure); empty when nothing is worth one.
+pub fn notification_for(before: &Status, after: &Status) -> Vec<(String, String)> {
+    let mut notes = Vec::new();
+    for target in &after.targets {
+        let Some(old) = before.target(&target.name) else {
+            continue;
+        };
+        let was_bad = matches!(old.state, TargetState::CrashLoop | TargetState::Failed);
+        match target.state {
+            TargetState::CrashLoop if old.state != TargetState::CrashLoop => notes.push((
+                format!("{} keeps crashing", target.name),
+                target.last_error.clone().unwrap_or_else(|| {
+                    "It exited again and again; it will not be restarted until you start it.".into()
+                }),
+            )),
+            TargetState::Running if was_bad => notes.push((
+                format!("{} recovered", target.name),
+                "It is running again.".into(),
+            )),
+            _ => {}
+        }
+    }
+    notes
+}
+
+fn target_label(target: &Target) -> String {
+    let mut label = format!("{}: {}", target.name, shown_state(target));
     if let Some(port) = target.port {
         label.push_str(&format!(" · :{port}"));
     }
@@ -246,16 +255,16 @@ fn target_label(target: &TargetSummary) -> String {
     label
 }
 
-fn target_entries(target: &TargetSummary) -> Vec<MenuEntry> {
-    if target.remote {
+fn target_entries(target: &Target) -> Vec<MenuEntry> {
+    if target.is_remote() {
         return vec![MenuEntry::Info(
             "Run elsewhere: not started or stopped here".into(),
         )];
     }
-    let up = target.is_up();
-    [
+    let up = target.state.is_up();
+    let mut entries: Vec<MenuEntry> = [
         (TargetAction::Start, !up),
-        (TargetAction::Stop, target.state != "stopped"),
+        (TargetAction::Stop, target.state != TargetState::Stopped),
         (TargetAction::Restart, true),
     ]
     .into_iter()
@@ -267,7 +276,16 @@ fn target_entries(target: &TargetSummary) -> Vec<MenuEntry> {
         },
         enabled,
     })
-    .collect()
+    .collect();
+    entries.push(MenuEntry::Separator);
+    entries.push(MenuEntry::Item {
+        action: MenuAction::OpenLog {
+            name: target.name.clone(),
+        },
+        label: "Open log".into(),
+        enabled: target.log_path.is_some(),
+    });
+    entries
 }
 
 /// The whole tray menu for `snapshot`; `autostart` is the "Start at login" checkbox's state.
@@ -278,6 +296,19 @@ pub fn menu_model(snapshot: &HostSnapshot, autostart: bool) -> Vec<MenuEntry> {
             label: target_label(target),
             entries: target_entries(target),
         }));
+        let managed: Vec<&Target> = status.targets.iter().filter(|t| !t.is_remote()).collect();
+        if !managed.is_empty() {
+            entries.push(MenuEntry::Item {
+                action: MenuAction::StartAll,
+                label: "Start all".into(),
+                enabled: managed.iter().any(|t| !t.state.is_up()),
+            });
+            entries.push(MenuEntry::Item {
+                action: MenuAction::StopAll,
+                label: "Stop all".into(),
+                enabled: managed.iter().any(|t| t.state != TargetState::Stopped),
+            });
+        }
         if !status.targets.is_empty() {
             entries.push(MenuEntry::Separator);
         }
@@ -286,7 +317,12 @@ pub fn menu_model(snapshot: &HostSnapshot, autostart: bool) -> Vec<MenuEntry> {
     entries.extend([
         MenuEntry::Item {
             action: MenuAction::ConfigureClaudeCode,
-            label: "Configure Claude Code".into(),
+            label: "Configure Claude Code…".into(),
+            enabled: reachable,
+        },
+        MenuEntry::Item {
+            action: MenuAction::AdoptServers,
+            label: "Adopt servers from Claude Code…".into(),
             enabled: reachable,
         },
         MenuEntry::Item {
@@ -313,16 +349,33 @@ pub fn menu_model(snapshot: &HostSnapshot, autostart: bool) -> Vec<MenuEntry> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use msm_host::api_types::{TargetKind, route_examples};
 
-    fn target(name: &str, state: &str, sessions: u64) -> TargetSummary {
-        TargetSummary {
+    /// A target out of the documented `/status` example, renamed and put in `state`.
+    fn target(name: &str, state: TargetState, sessions: usize) -> Target {
+        let status = example_status();
+        Target {
             name: name.into(),
-            state: state.into(),
-            port: Some(3100),
+            state,
             sessions,
-            remote: false,
+            ..status.targets[0].clone()
         }
+    }
+
+    fn example_status() -> Status {
+        let answer = route_examples()
+            .into_iter()
+            .find(|r| r.path == "/status")
+            .unwrap()
+            .answer;
+        serde_json::from_value(answer).unwrap()
+    }
+
+    fn with(targets: Vec<Target>) -> HostSnapshot {
+        HostSnapshot::Running(Status {
+            targets,
+            ..example_status()
+        })
     }
 
     fn enabled_actions(entries: &[MenuEntry]) -> Vec<String> {
@@ -340,36 +393,6 @@ mod tests {
     }
 
     #[test]
-    fn status_json_is_read_from_an_array_or_a_map_with_missing_fields() {
-        let check = |status: Value, expected: Vec<TargetSummary>| {
-            assert_eq!(
-                HostStatus::from_status_json(&status).targets,
-                expected,
-                "{status}"
-            );
-        };
-        check(
-            json!({"targets": [{"name": "memory", "state": "running", "port": 3100, "sessions": 2}]}),
-            vec![target("memory", "running", 2)],
-        );
-        check(
-            json!({"targets": {"memory": {"state": "Crash_Loop", "port": 3100, "sessions": [{}, {}, {}]}}}),
-            vec![target("memory", "crash-loop", 3)],
-        );
-        check(
-            json!({"targets": [{"name": "team", "kind": "remote", "state": "reachable"}, {"state": "running"}]}),
-            vec![TargetSummary {
-                name: "team".into(),
-                state: "reachable".into(),
-                port: None,
-                sessions: 0,
-                remote: true,
-            }],
-        );
-        check(json!({"version": "0.1.0"}), vec![]);
-    }
-
-    #[test]
     fn status_line_counts_running_targets_and_sessions() {
         let check =
             |snapshot: HostSnapshot, expected: &str| assert_eq!(status_line(&snapshot), expected);
@@ -379,71 +402,111 @@ mod tests {
             "Manager not reachable: connection refused",
         );
         check(
-            HostSnapshot::Running(HostStatus {
-                targets: vec![target("memory", "running", 1), target("x", "stopped", 0)],
-            }),
+            with(vec![
+                target("memory", TargetState::Running, 1),
+                target("x", TargetState::Stopped, 0),
+            ]),
             "1 of 2 servers running · 1 session",
         );
         check(
-            HostSnapshot::Running(HostStatus {
-                targets: vec![target("memory", "running", 3)],
-            }),
+            with(vec![target("memory", TargetState::Running, 3)]),
             "1 of 1 servers running · 3 sessions",
+        );
+        // The documented example: memory running, everything in a crash loop, team remote.
+        check(
+            HostSnapshot::Running(example_status()),
+            "2 of 4 servers running · 1 session",
         );
     }
 
     #[test]
-    fn the_icon_warns_about_failed_targets_and_a_missing_host() {
-        let with = |targets: Vec<TargetSummary>| HostSnapshot::Running(HostStatus { targets });
-        let mut remote_down = target("team", "failed", 0);
-        remote_down.remote = true;
-        let check = |snapshot: HostSnapshot, expected: bool| {
-            assert_eq!(needs_attention(&snapshot), expected, "{snapshot:?}")
+    fn three_icon_states() {
+        let mut remote_down = target("team", TargetState::Failed, 0);
+        remote_down.kind = TargetKind::Remote;
+        let mut disabled = target("later", TargetState::Stopped, 0);
+        disabled.enabled = false;
+        let check = |snapshot: HostSnapshot, expected: IconState| {
+            assert_eq!(icon_state(&snapshot), expected, "{snapshot:?}")
         };
-        check(HostSnapshot::Starting, false);
-        check(HostSnapshot::Unreachable("refused".into()), true);
+        check(HostSnapshot::Starting, IconState::SomeStopped);
         check(
-            with(vec![
-                target("memory", "running", 0),
-                target("x", "stopped", 0),
-            ]),
-            false,
+            HostSnapshot::Unreachable("refused".into()),
+            IconState::Error,
+        );
+        check(
+            with(vec![target("memory", TargetState::Running, 0), disabled]),
+            IconState::AllRunning,
         );
         check(
             with(vec![
-                target("memory", "running", 0),
-                target("x", "crash-loop", 0),
+                target("memory", TargetState::Running, 0),
+                target("x", TargetState::Stopped, 0),
             ]),
-            true,
+            IconState::SomeStopped,
         );
-        check(with(vec![target("x", "failed", 0)]), true);
         check(
-            with(vec![target("memory", "running", 0), remote_down]),
-            false,
+            with(vec![
+                target("memory", TargetState::Running, 0),
+                target("x", TargetState::CrashLoop, 0),
+            ]),
+            IconState::Error,
         );
+        check(
+            with(vec![target("x", TargetState::Failed, 0)]),
+            IconState::Error,
+        );
+        check(
+            with(vec![target("memory", TargetState::Running, 0), remote_down]),
+            IconState::AllRunning,
+        );
+    }
+
+    #[test]
+    fn notifications_on_entering_and_leaving_a_crash_loop() {
+        let before = Status {
+            targets: vec![
+                target("a", TargetState::Running, 0),
+                target("b", TargetState::CrashLoop, 0),
+            ],
+            ..example_status()
+        };
+        let mut after = before.clone();
+        after.targets[0].state = TargetState::CrashLoop;
+        after.targets[0].last_error = Some("exited with status 1".into());
+        after.targets[1].state = TargetState::Running;
+        assert_eq!(
+            notification_for(&before, &after),
+            vec![
+                ("a keeps crashing".into(), "exited with status 1".into()),
+                ("b recovered".into(), "It is running again.".into())
+            ]
+        );
+        assert!(notification_for(&after, &after).is_empty());
     }
 
     #[test]
     fn each_target_offers_the_actions_that_fit_its_state() {
-        let check = |state: &str, expected: &[&str]| {
+        let check = |state: TargetState, expected: &[&str]| {
             let entries = target_entries(&target("memory", state, 0));
-            let expected: Vec<String> = expected
+            let mut expected: Vec<String> = expected
                 .iter()
                 .map(|v| format!("target:{v}:memory"))
                 .collect();
-            assert_eq!(enabled_actions(&entries), expected, "state {state}");
+            expected.push("log:memory".into());
+            assert_eq!(enabled_actions(&entries), expected, "state {state:?}");
         };
-        check("running", &["stop", "restart"]);
-        check("stopped", &["start", "restart"]);
-        check("crash-loop", &["start", "stop", "restart"]);
-        check("starting", &["stop", "restart"]);
+        check(TargetState::Running, &["stop", "restart"]);
+        check(TargetState::Stopped, &["start", "restart"]);
+        check(TargetState::CrashLoop, &["start", "stop", "restart"]);
+        check(TargetState::Starting, &["stop", "restart"]);
     }
 
     #[test]
-    fn remote_targets_have_no_actions() {
-        let mut remote = target("team", "reachable", 0);
-        remote.remote = true;
-        assert!(enabled_actions(&target_entries(&remote)).is_empty());
+    fn remote_targets_have_no_actions_and_say_whether_they_answer() {
+        let status = example_status();
+        let remote = status.target("team").unwrap();
+        assert!(enabled_actions(&target_entries(remote)).is_empty());
+        assert_eq!(target_label(remote), "team: reachable");
     }
 
     #[test]
@@ -463,14 +526,14 @@ mod tests {
     }
 
     #[test]
-    fn menu_with_a_host_has_a_submenu_per_target_and_configure() {
-        let status = HostStatus {
-            targets: vec![
-                target("memory", "running", 2),
-                target("everything", "stopped", 0),
-            ],
-        };
-        let entries = menu_model(&HostSnapshot::Running(status), false);
+    fn menu_with_a_host_has_a_submenu_per_target_start_stop_all_configure_and_adopt() {
+        let entries = menu_model(
+            &with(vec![
+                target("memory", TargetState::Running, 2),
+                target("everything", TargetState::Stopped, 0),
+            ]),
+            false,
+        );
         let submenus: Vec<&str> = entries
             .iter()
             .filter_map(|e| match e {
@@ -487,8 +550,20 @@ mod tests {
         );
         assert_eq!(
             enabled_actions(&entries),
-            vec!["configure-claude-code", "open-dashboard", "quit"]
+            vec![
+                "start-all",
+                "stop-all",
+                "configure-claude-code",
+                "adopt",
+                "open-dashboard",
+                "quit"
+            ]
         );
+        let all_up = menu_model(
+            &with(vec![target("memory", TargetState::Running, 0)]),
+            false,
+        );
+        assert!(!enabled_actions(&all_up).contains(&"start-all".to_owned()));
     }
 
     #[test]
@@ -498,7 +573,13 @@ mod tests {
                 name: "code-index".into(),
                 action: TargetAction::Restart,
             },
+            MenuAction::OpenLog {
+                name: "code-index".into(),
+            },
+            MenuAction::StartAll,
+            MenuAction::StopAll,
             MenuAction::ConfigureClaudeCode,
+            MenuAction::AdoptServers,
             MenuAction::OpenDashboard,
             MenuAction::ToggleAutostart,
             MenuAction::Quit,

@@ -1,8 +1,11 @@
-// MCP Session Manager web UI: vanilla JS, same-origin calls to the manager API with the
-// bearer token the host injects into <meta name="msm-token">. Live updates come from the
-// SSE stream at /events (read with fetch, because EventSource cannot send headers); when the
-// stream is unavailable the page polls /status every 2 s. Every field of the API's JSON is
-// read defensively: a missing field shows as "—", never as a broken page.
+// MCP Session Manager web UI: vanilla JS, same-origin calls to the manager API. The page
+// holds no token: the browser sends the HttpOnly cookie the manager set when the dashboard was
+// opened with ?token=, and no script can read it. Live updates come from the SSE stream at
+// /events; when the stream is unavailable the page polls /status every 2 s.
+//
+// The answers are exactly the types of msm_host::api_types (docs/manager-api.json has one
+// example per route, generated from them): fields are read by their one name; an optional
+// field is null, shown as "—".
 "use strict";
 
 (function () {
@@ -11,8 +14,7 @@
   const GRAPH_PAGE_SIZE = 20;
   const DBS_MIN_REFRESH_MS = 3000;
 
-  const tokenMeta = document.querySelector('meta[name="msm-token"]');
-  const token = tokenMeta ? tokenMeta.getAttribute("content") || "" : "";
+  const LOG_FOLLOW_MS = 1000;
 
   const state = {
     status: null,
@@ -24,6 +26,10 @@
     graph: { db: null, query: "", offset: 0, total: null, loading: false },
     lastDbsRefresh: 0,
     configDiffShown: false,
+    log: null, // { name, to, timer } while the log viewer is open
+    adopt: null, // GET /api/adopt's answer; undefined when this host has no adopt routes
+    adoptPending: null, // the request a shown dry-run diff would apply
+    noTray: false,
   };
 
   const $ = (id) => document.getElementById(id);
@@ -60,35 +66,7 @@
 
   const DASH = "—";
 
-  // ---------------------------------------------------------------- defensive field access
-
-  /** The first of `keys` (dotted paths allowed) that is present and not null on `obj`. */
-  function pick(obj, ...keys) {
-    if (!obj || typeof obj !== "object") return undefined;
-    for (const key of keys) {
-      let value = obj;
-      for (const part of key.split(".")) {
-        value = value && typeof value === "object" ? value[part] : undefined;
-      }
-      if (value !== undefined && value !== null && value !== "") return value;
-    }
-    return undefined;
-  }
-
-  /** A list out of an API answer: an array, or the array/map under one of `keys`. */
-  function listFrom(value, ...keys) {
-    if (Array.isArray(value)) return value;
-    if (!value || typeof value !== "object") return [];
-    for (const key of keys) {
-      const inner = value[key];
-      if (Array.isArray(inner)) return inner;
-      if (inner && typeof inner === "object") {
-        return Object.entries(inner).map(([name, item]) =>
-          item && typeof item === "object" ? Object.assign({ name }, item) : { name, value: item });
-      }
-    }
-    return [];
-  }
+  // ---------------------------------------------------------------- values
 
   function asNumber(value) {
     if (typeof value === "number" && Number.isFinite(value)) return value;
@@ -183,19 +161,17 @@
     }
   }
 
+  /** The message of an ErrorBody ({"error": "..."}), or the start of a body that is not one. */
   function errorText(body, fallback) {
-    if (body && typeof body === "object") {
-      const message = pick(body, "error.message", "error", "message", "detail");
-      if (typeof message === "string") return message;
-      if (message !== undefined) return JSON.stringify(message);
-    }
+    if (body && typeof body === "object" && typeof body.error === "string") return body.error;
     if (typeof body === "string" && body.trim() !== "") return body.trim().slice(0, 400);
     return fallback;
   }
 
   async function api(path, options = {}) {
-    const headers = { Authorization: `Bearer ${token}`, Accept: "application/json" };
-    const init = { method: options.method || "GET", headers, cache: "no-store" };
+    // The cookie goes along by itself (same origin); POSTs carry Origin, which the guard wants.
+    const headers = { Accept: "application/json" };
+    const init = { method: options.method || "GET", headers, cache: "no-store", credentials: "same-origin" };
     if (options.body !== undefined) {
       headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(options.body);
@@ -211,7 +187,7 @@
     let body = text;
     try { body = text ? JSON.parse(text) : null; } catch (_) { /* plain text answer */ }
     if (response.status === 401) {
-      setReachable(false, "The manager refused this page's token. Open the dashboard again from the tray menu, or reload the page.", "Not authorised");
+      setReachable(false, "The manager did not accept this page's cookie (its token changed, or the cookie is gone). Open the dashboard again from the tray menu, or at the Dashboard address `mcp-session-manager status` prints.", "Not authorised");
       throw new ApiError(errorText(body, "unauthorised"), 401, body);
     }
     setReachable(true);
@@ -253,72 +229,68 @@
 
   // ---------------------------------------------------------------- servers (targets)
 
-  const RUNNING_STATES = new Set(["running", "starting", "restarting", "reachable", "backoff"]);
-
+  /** The state to show: a remote target is reachable or unreachable (its last probe). */
   function targetState(target) {
-    const reachable = pick(target, "reachable");
-    if (isRemote(target) && typeof reachable === "boolean") return reachable ? "reachable" : "unreachable";
-    const raw = pick(target, "state", "status");
-    const value = raw && typeof raw === "object" ? pick(raw, "state", "name", "kind") : raw;
-    return typeof value === "string" ? value.toLowerCase().replace(/[_\s]+/g, "-") : "unknown";
+    if (target.kind === "remote" && target.reachable !== null) return target.reachable ? "reachable" : "unreachable";
+    return target.state;
   }
 
-  function isRemote(target) {
-    const kind = String(pick(target, "kind") || "").toLowerCase();
-    if (kind) return kind === "remote" || kind === "url";
-    return pick(target, "url") !== undefined && pick(target, "port") === undefined;
-  }
+  const isUp = (target) => ["running", "starting", "idle"].includes(target.state);
 
   function renderTargets() {
-    const targets = listFrom(state.status, "targets", "daemons");
+    const targets = state.status ? state.status.targets : [];
     const tbody = $("targets-table").querySelector("tbody");
-    const rows = targets.map(renderTargetRow);
-    replaceChildren(tbody, rows);
+    replaceChildren(tbody, targets.map(renderTargetRow));
     $("targets-empty").hidden = !(state.status && targets.length === 0);
-    const running = targets.filter((t) => targetState(t) === "running").length;
+    const running = targets.filter((t) => t.state === "running").length;
     $("servers-count").textContent = targets.length ? `${running} of ${targets.length} running` : "";
+    const managed = targets.filter((t) => t.kind !== "remote" && t.needs === null);
+    $("start-all").disabled = !managed.some((t) => !isUp(t)) || state.pendingActions.size > 0;
+    $("stop-all").disabled = !managed.some((t) => t.state !== "stopped") || state.pendingActions.size > 0;
   }
 
   function renderTargetRow(target) {
-    const name = String(pick(target, "name", "id") || "?");
+    const name = target.name;
     const stateName = targetState(target);
-    const kind = pick(target, "kind", "type");
-    const transport = pick(target, "transport");
-    const served = pick(target, "served_as", "serve_transport");
-    const sessions = pick(target, "sessions", "session_count", "sessions_count");
-    const lastError = pick(target, "last_error", "lastError", "error");
-    const logPath = pick(target, "log_path", "logPath", "log");
-    const url = pick(target, "url", "endpoint");
-    const enabled = pick(target, "enabled");
     const pending = state.pendingActions.has(name);
-
+    const remote = target.kind === "remote";
     const details = [];
-    if (lastError) details.push(h("span", { class: "error", title: String(lastError) }, String(lastError)));
-    if (url && isRemote(target)) details.push(h("span", { class: "path" }, pathText(url)));
-    if (logPath) details.push(h("span", { class: "path", title: "Log file" }, pathText(logPath)));
-    if (enabled === false) details.push(h("span", { class: "muted" }, "disabled in config.toml (starts on demand)"));
+    if (target.last_error) details.push(h("span", { class: "error", title: target.last_error }, target.last_error));
+    if (remote) details.push(h("span", { class: "path" }, pathText(target.url)));
+    if (target.started_at && target.state === "running") details.push(h("span", { class: "muted" }, "up since ", timeCell(target.started_at)));
+    if (target.needs) details.push(h("span", { class: "error needs" }, `needs ${target.needs}`,
+      h("span", { class: "muted" }, ` (not installed: install it, then start ${name})`)));
+    if (target.rss_bytes !== null) {
+      const cpu = target.cpu_percent === null ? "" : `${target.cpu_percent.toFixed(1)} % CPU · `;
+      details.push(h("span", { class: "muted usage" }, `${cpu}${formatBytes(target.rss_bytes)}`));
+    }
+    if (!target.enabled) details.push(h("span", { class: "muted" }, "disabled in config.toml (starts on demand)"));
 
     let actions;
-    if (isRemote(target)) {
+    if (remote) {
       actions = h("span", { class: "muted" }, "not managed here");
     } else {
-      const running = RUNNING_STATES.has(stateName);
       actions = [
-        actionButton(name, "start", "Start", pending || running),
-        actionButton(name, "stop", "Stop", pending || stateName === "stopped"),
+        actionButton(name, "start", "Start", pending || isUp(target) || target.needs !== null),
+        actionButton(name, "stop", "Stop", pending || target.state === "stopped"),
         actionButton(name, "restart", "Restart", pending),
+        target.log_path ? h("button", {
+          type: "button", class: "button small ghost", dataset: { action: "log" },
+          "aria-label": `Show the log of ${name}`, onclick: () => openLog(name),
+        }, "Log") : null,
       ];
     }
-
+    const served = target.transport === "stdio" ? "streamable-http" : null;
     return h("tr", { dataset: { target: name, state: stateName } },
-      h("td", {}, h("span", { class: "name" }, name), kind ? h("span", { class: "kind" }, String(kind)) : null),
-      h("td", { class: "state" }, h("span", { class: `badge state-${stateName}` }, stateName)),
-      h("td", { class: "nowrap" }, transport ? String(transport) : DASH,
-        served && served !== transport ? h("span", { class: "kind" }, `served as ${served}`) : null),
-      h("td", { class: "num mono" }, pick(target, "port") ?? DASH),
-      h("td", { class: "num mono" }, pick(target, "pid") ?? DASH),
-      h("td", { class: "num" }, showNumber(sessions)),
-      h("td", { class: "num" }, showNumber(pick(target, "restarts", "restart_count"))),
+      h("td", {}, h("span", { class: "name" }, name), h("span", { class: "kind" }, target.kind)),
+      h("td", { class: "state" }, h("span", { class: `badge state-${stateName}` },
+        stateName === "idle" ? "idle (starts on demand)" : stateName)),
+      h("td", { class: "nowrap" }, target.transport,
+        served ? h("span", { class: "kind" }, `served as ${served}`) : null),
+      h("td", { class: "num mono" }, target.port ?? DASH),
+      h("td", { class: "num mono" }, target.pid ?? DASH),
+      h("td", { class: "num" }, showNumber(target.sessions)),
+      h("td", { class: "num" }, showNumber(target.restarts)),
       h("td", { class: "details" }, details.length ? details : h("span", { class: "muted" }, DASH)),
       h("td", { class: "actions" }, actions));
   }
@@ -339,8 +311,7 @@
     renderTargets();
     try {
       const result = await api(`/daemons/${encodeURIComponent(name)}/${action}`, { method: "POST" });
-      const message = pick(result, "message");
-      toast(message ? String(message) : `${label}: ${name} done`, "ok");
+      toast(`${label} ${name}: ${result.state}`, "ok");
     } catch (err) {
       toast(`${label} ${name} failed: ${err.message}`, "bad");
     } finally {
@@ -350,25 +321,36 @@
     }
   }
 
+  /** Start all / Stop all: every target this host runs, one after the other. */
+  async function runAll(action, label) {
+    const targets = (state.status ? state.status.targets : []).filter((t) => t.kind !== "remote" && t.needs === null
+      && (action === "start" ? !isUp(t) : t.state !== "stopped"));
+    for (const t of targets) state.pendingActions.add(t.name);
+    renderTargets();
+    const failed = [];
+    for (const t of targets) {
+      try {
+        await api(`/daemons/${encodeURIComponent(t.name)}/${action}`, { method: "POST" });
+      } catch (err) {
+        failed.push(`${t.name}: ${err.message}`);
+      } finally {
+        state.pendingActions.delete(t.name);
+      }
+    }
+    toast(failed.length ? `${label} failed for ${failed.join("; ")}` : `${label}: done`, failed.length ? "bad" : "ok");
+    await refreshStatus();
+    refreshSessions();
+  }
+
   function renderSummary() {
     const status = state.status;
     if (!status) return;
-    const parts = [];
-    const version = pick(status, "version");
-    if (version) parts.push(`v${version}`);
-    // From started_at when known, so that the line stays true between events.
-    const startedAt = asDate(pick(status, "started_at"));
-    const uptime = formatDuration(startedAt
-      ? Math.max(0, (Date.now() - startedAt.getTime()) / 1000)
-      : pick(status, "uptime_secs", "uptime_seconds", "uptime"));
-    if (uptime) parts.push(`up ${uptime}`);
-    const managerPort = pick(status, "manager.port", "manager_port", "port");
-    if (managerPort) parts.push(`manager on 127.0.0.1:${managerPort}`);
-    const pid = pick(status, "pid", "manager.pid");
-    if (pid) parts.push(`pid ${pid}`);
-    $("host-summary").textContent = parts.length ? parts.join(" · ") : "Connected";
-    const stateDir = pick(status, "state_dir", "stateDir");
-    $("footer-text").textContent = stateDir ? `State dir: ${stateDir}` : "Manager API on this origin";
+    // From started_at, so that the line stays true between events.
+    const startedAt = asDate(status.started_at);
+    const uptime = formatDuration(startedAt ? Math.max(0, (Date.now() - startedAt.getTime()) / 1000) : status.uptime_secs);
+    $("host-summary").textContent = [`v${status.version}`, `up ${uptime}`,
+      `manager on 127.0.0.1:${status.manager_port}`, `pid ${status.pid}`].join(" · ");
+    $("footer-text").textContent = `State dir: ${status.state_dir}`;
   }
 
   // ---------------------------------------------------------------- sessions
@@ -376,55 +358,35 @@
   function renderSessions() {
     if (state.sessions === null) return;
     const tbody = $("sessions-table").querySelector("tbody");
-    const sessions = state.sessions.slice().sort((a, b) => {
-      const ta = asDate(pick(a, "last_seen", "last_seen_at", "lastSeen"));
-      const tb = asDate(pick(b, "last_seen", "last_seen_at", "lastSeen"));
-      return (tb ? tb.getTime() : 0) - (ta ? ta.getTime() : 0);
-    });
+    const sessions = state.sessions.slice().sort((a, b) => Date.parse(b.last_seen) - Date.parse(a.last_seen));
     replaceChildren(tbody, sessions.map(renderSessionRow));
     $("sessions-empty").hidden = sessions.length !== 0;
     $("sessions-count").textContent = sessions.length ? String(sessions.length) : "";
   }
 
   function renderSessionRow(session) {
-    const id = String(pick(session, "id", "session_id", "sessionId") || "");
-    const clientName = pick(session, "client.name", "client_name", "clientInfo.name", "client_info.name", "client");
-    const clientVersion = pick(session, "client.version", "client_version", "clientInfo.version", "client_info.version");
-    const project = pick(session, "project", "project_path", "projectPath");
-    const protocol = pick(session, "protocol_version", "protocolVersion", "protocol");
-    const clientLabel = typeof clientName === "string" ? clientName : "unknown client";
+    const id = session.id;
+    const project = session.project_path;
     return h("tr", { dataset: { session: id } },
-      h("td", {}, h("span", { class: "name" }, clientLabel),
-        clientVersion ? h("span", { class: "kind" }, `v${clientVersion}`) : null),
-      h("td", {}, String(pick(session, "target", "daemon", "server") || DASH),
-        protocol ? h("span", { class: "kind" }, String(protocol)) : null),
+      h("td", {}, h("span", { class: "name" }, session.client_name ?? "unknown client"),
+        session.client_version ? h("span", { class: "kind" }, `v${session.client_version}`) : null),
+      h("td", {}, session.target,
+        session.protocol_version ? h("span", { class: "kind" }, session.protocol_version) : null),
       h("td", {}, project
-        ? [h("span", { class: "name" }, baseName(String(project))), h("span", { class: "path muted", title: String(project) }, pathText(project))]
+        ? [h("span", { class: "name" }, baseName(project)), h("span", { class: "path muted", title: project }, pathText(project))]
         : h("span", { class: "muted" }, DASH)),
-      h("td", {}, timeCell(pick(session, "started", "started_at", "startedAt", "created_at"))),
-      h("td", {}, timeCell(pick(session, "last_seen", "last_seen_at", "lastSeen"))),
-      h("td", { class: "num" }, showNumber(pick(session, "requests", "request_count", "requests_count"))),
-      h("td", { class: "mono muted", title: id }, id ? (id.length > 12 ? `${id.slice(0, 8)}…` : id) : DASH));
+      h("td", {}, timeCell(session.started_at)),
+      h("td", {}, timeCell(session.last_seen)),
+      h("td", { class: "num" }, showNumber(session.requests)),
+      // The full id on hover, and selectable for copying.
+      h("td", { class: "mono muted" }, h("span", { title: id, class: "session-id" }, id.length > 12 ? `${id.slice(0, 8)}…` : id),
+        h("button", {
+          type: "button", class: "button small ghost", "aria-label": `Copy session id ${id}`,
+          onclick: () => navigator.clipboard && navigator.clipboard.writeText(id).then(() => toast("Session id copied", "ok")),
+        }, "Copy")));
   }
 
   // ---------------------------------------------------------------- memory databases
-
-  function dbId(db) {
-    const id = pick(db, "id", "db_id");
-    return id === undefined ? undefined : String(id);
-  }
-
-  function dbMissing(db) {
-    if (pick(db, "missing") === true) return true;
-    if (pick(db, "exists") === false) return true;
-    const status = pick(db, "state", "status");
-    return status === "missing" || status === "gone";
-  }
-
-  function dbCount(db, what) {
-    const one = { entities: "entity", relations: "relation", observations: "observation" }[what];
-    return pick(db, what, `${what}_count`, `counts.${what}`, `${one}_count`, `stats.${what}`);
-  }
 
   function renderDbs() {
     if (state.dbs === null) return;
@@ -434,26 +396,27 @@
     $("dbs-count").textContent = state.dbs.length ? String(state.dbs.length) : "";
   }
 
+  function dbLabel(db) {
+    return db.project ? baseName(db.project) : "user memory";
+  }
+
   function renderDbRow(db) {
-    const id = dbId(db);
-    const path = pick(db, "path", "db_path", "file");
-    const project = pick(db, "project", "project_path");
-    const missing = dbMissing(db);
-    const selected = state.graph.db && dbId(state.graph.db) === id;
-    const label = project ? baseName(String(project)) : (path ? "user memory" : DASH);
-    return h("tr", { class: [missing ? "missing" : "", selected ? "selected" : ""].join(" ").trim() || null, dataset: { db: id || "" } },
+    const missing = !db.exists;
+    const selected = state.graph.db && state.graph.db.id === db.id;
+    const label = dbLabel(db);
+    return h("tr", { class: [missing ? "missing" : "", selected ? "selected" : ""].join(" ").trim() || null, dataset: { db: db.id } },
       h("td", {},
         h("span", { class: "name" }, label),
         missing ? h("span", { class: "missing-tag", title: "The database file is gone" }, "file missing") : null,
-        path ? h("span", { class: "path muted", title: String(path) }, pathText(path)) : null,
-        pick(db, "error") ? h("span", { class: "db-error" }, String(pick(db, "error"))) : null),
-      h("td", { class: "num", dataset: { count: "entities" } }, showNumber(dbCount(db, "entities"))),
-      h("td", { class: "num", dataset: { count: "relations" } }, showNumber(dbCount(db, "relations"))),
-      h("td", { class: "num", dataset: { count: "observations" } }, showNumber(dbCount(db, "observations"))),
-      h("td", { class: "num" }, missing ? DASH : formatBytes(pick(db, "size_bytes", "size", "bytes"))),
-      h("td", {}, timeCell(pick(db, "last_write", "last_write_at", "modified", "mtime", "last_modified"))),
+        h("span", { class: "path muted", title: db.path }, pathText(db.path)),
+        db.error ? h("span", { class: "db-error" }, db.error) : null),
+      h("td", { class: "num", dataset: { count: "entities" } }, showNumber(db.entities)),
+      h("td", { class: "num", dataset: { count: "relations" } }, showNumber(db.relations)),
+      h("td", { class: "num", dataset: { count: "observations" } }, showNumber(db.observations)),
+      h("td", { class: "num" }, missing ? DASH : formatBytes(db.size_bytes)),
+      h("td", {}, timeCell(db.last_write)),
       h("td", { class: "actions" }, h("button", {
-        type: "button", class: "button small", disabled: missing || id === undefined,
+        type: "button", class: "button small", disabled: missing,
         "aria-label": `Browse the graph of ${label}`,
         onclick: () => openGraph(db),
       }, "Browse")));
@@ -465,9 +428,8 @@
     state.graph = { db, query: "", offset: 0, total: null, loading: false };
     $("graph").hidden = false;
     $("graph-query").value = "";
-    const project = pick(db, "project", "project_path");
-    $("graph-title").textContent = `Knowledge graph · ${project ? baseName(String(project)) : "user memory"}`;
-    $("graph-path").textContent = String(pick(db, "path", "db_path") || "");
+    $("graph-title").textContent = `Knowledge graph · ${dbLabel(db)}`;
+    $("graph-path").textContent = db.path;
     renderDbs();
     loadGraph();
     $("graph").scrollIntoView({ behavior: "smooth", block: "start" });
@@ -483,7 +445,7 @@
   async function loadGraph() {
     const graph = state.graph;
     if (!graph.db) return;
-    const id = dbId(graph.db);
+    const id = graph.db.id;
     const params = new URLSearchParams({ q: graph.query, offset: String(graph.offset), limit: String(GRAPH_PAGE_SIZE) });
     graph.loading = true;
     $("graph-status").textContent = "Loading…";
@@ -503,10 +465,8 @@
 
   function renderGraph(body) {
     const graph = state.graph;
-    const entities = listFrom(body, "entities", "nodes");
-    const relations = listFrom(body, "relations", "edges");
-    const total = asNumber(pick(body, "total", "total_entities", "entities_total", "count"));
-    graph.total = total === undefined ? null : total;
+    const { entities, relations } = body;
+    graph.total = body.total;
     const query = graph.query;
 
     replaceChildren($("graph-entities"), entities.length
@@ -547,26 +507,20 @@
   }
 
   function renderEntity(entity, query) {
-    const name = String(pick(entity, "name") || "?");
-    const type = pick(entity, "entityType", "entity_type", "type");
-    const observations = listFrom(pick(entity, "observations") || [], "items");
-    return h("article", { class: "entity", dataset: { entity: name } },
+    return h("article", { class: "entity", dataset: { entity: entity.name } },
       h("div", { class: "entity-head" },
-        h("span", { class: "entity-name" }, highlight(name, query)),
-        type ? h("span", { class: "entity-type" }, highlight(type, query)) : null),
-      observations.length
-        ? h("ul", {}, observations.map((o) => h("li", {}, highlight(typeof o === "string" ? o : pick(o, "content", "text") ?? JSON.stringify(o), query))))
+        h("span", { class: "entity-name" }, highlight(entity.name, query)),
+        h("span", { class: "entity-type" }, highlight(entity.entityType, query))),
+      entity.observations.length
+        ? h("ul", {}, entity.observations.map((o) => h("li", {}, highlight(o, query))))
         : h("p", { class: "none muted" }, "No observations."));
   }
 
   function renderRelation(relation, query) {
-    const from = pick(relation, "from", "from_entity", "source") ?? "?";
-    const to = pick(relation, "to", "to_entity", "target") ?? "?";
-    const type = pick(relation, "relationType", "relation_type", "type") ?? "related to";
-    return h("li", { dataset: { from: String(from), to: String(to) } },
-      entityLink(from, query),
-      h("span", { class: "rel-type" }, String(type)),
-      entityLink(to, query));
+    return h("li", { dataset: { from: relation.from, to: relation.to } },
+      entityLink(relation.from, query),
+      h("span", { class: "rel-type" }, relation.relationType),
+      entityLink(relation.to, query));
   }
 
   /** An entity name that searches for itself when clicked (to walk the graph). */
@@ -587,7 +541,10 @@
   // ---------------------------------------------------------------- Configure Claude Code
 
   function renderDiff(diff) {
-    const pre = $("config-diff");
+    renderDiffInto($("config-diff"), diff);
+  }
+
+  function renderDiffInto(pre, diff) {
     const lines = String(diff || "").replace(/\n$/, "").split("\n");
     replaceChildren(pre, diff ? lines.map((line) => {
       let cls = null;
@@ -599,31 +556,13 @@
     }) : []);
   }
 
-  function describeResult(result, dryRun) {
-    const parts = [];
-    const path = pick(result, "path", "file", "config_path");
-    const message = pick(result, "message", "summary");
-    if (message) parts.push(String(message));
-    else if (path) parts.push(`${dryRun ? "Would update" : "Updated"} ${path}.`);
-    let skipped = listFrom(pick(result, "skipped") || [], "entries");
-    if (skipped.length === 0) {
-      // Without a `skipped` list, read the per-entry outcomes.
-      skipped = listFrom(pick(result, "entries") || [], "items")
-        .filter((e) => e && typeof e === "object" && /skipped/i.test(String(pick(e, "outcome", "status", "kind") || "")));
+  /** A Generate answer in words: the host's message (it says what to do next), skipped entries. */
+  function describeResult(result) {
+    const parts = [result.message.trim()];
+    if (result.skipped.length) {
+      parts.push(`Skipped: ${result.skipped.map((s) => `${s.name} (${s.reason})`).join(", ")}.`);
     }
-    if (skipped.length) {
-      parts.push(`Skipped: ${skipped.map((s) => (typeof s === "string" ? s : `${pick(s, "name") || "?"} (${pick(s, "reason") || "not ours"})`)).join(", ")}.`);
-    }
-    const backup = pick(result, "backup", "backup_path");
-    if (backup && !dryRun) parts.push(`Backup: ${backup}.`);
     return parts.join(" ");
-  }
-
-  function hasChanges(result) {
-    const changed = pick(result, "changed", "would_change", "changes");
-    if (typeof changed === "boolean") return changed;
-    if (Array.isArray(changed)) return changed.length > 0;
-    return Boolean(pick(result, "diff"));
   }
 
   async function openConfigDialog() {
@@ -639,14 +578,13 @@
     else dialog.setAttribute("open", "");
     try {
       const result = await api("/config/generate", { method: "POST", body: { client: "claude-code", dry_run: true } });
-      const diff = pick(result, "diff");
-      renderDiff(diff);
-      if (hasChanges(result)) {
-        summary.textContent = describeResult(result, true) || "These changes would be written:";
+      renderDiff(result.diff);
+      if (result.changed) {
+        summary.textContent = describeResult(result);
         apply.disabled = false;
       } else {
         summary.className = "result-ok";
-        summary.textContent = `Claude Code is already configured. ${describeResult(result, true)}`.trim();
+        summary.textContent = `Claude Code is already configured. ${describeResult(result)}`.trim();
       }
     } catch (err) {
       summary.className = "result-bad";
@@ -663,7 +601,7 @@
       const result = await api("/config/generate", { method: "POST", body: { client: "claude-code", dry_run: false } });
       summary.className = "result-ok";
       // The host's message already says what to do next (restart Claude Code, `claude mcp list`).
-      summary.textContent = describeResult(result, false) || "Config written.";
+      summary.textContent = describeResult(result);
       apply.textContent = "Written";
       toast("Claude Code config written", "ok");
     } catch (err) {
@@ -709,7 +647,7 @@
 
   async function refreshSessions() {
     try {
-      state.sessions = listFrom(await api("/sessions"), "sessions", "items");
+      state.sessions = (await api("/sessions")).sessions;
       sectionError("sessions-error", null);
       renderSessions();
     } catch (err) {
@@ -722,7 +660,7 @@
     if (!force && now - state.lastDbsRefresh < DBS_MIN_REFRESH_MS) return;
     state.lastDbsRefresh = now;
     try {
-      state.dbs = listFrom(await api("/memory/dbs"), "dbs", "databases", "items");
+      state.dbs = (await api("/memory/dbs")).dbs;
       sectionError("dbs-error", null);
       renderDbs();
     } catch (err) {
@@ -730,9 +668,9 @@
     }
   }
 
+  /** Status, sessions and DBs in parallel: the first paint waits for the slowest, not the sum. */
   async function refreshAll() {
-    const ok = await refreshStatus();
-    if (ok) await Promise.all([refreshSessions(), refreshDbs(true)]);
+    await Promise.all([refreshStatus(), refreshSessions(), refreshDbs(true)]);
   }
 
   let eventRefreshTimer = null;
@@ -784,25 +722,26 @@
       else if (field === "data") data.push(value);
     }
     if (data.length === 0 && type === "message") return;
-    let payload = data.join("\n");
-    try { payload = JSON.parse(payload); } catch (_) { /* keep the text */ }
-    if (payload && typeof payload === "object" && Array.isArray(payload.targets)) {
+    let payload;
+    try { payload = JSON.parse(data.join("\n")); } catch (_) { return; }
+    // `status`: a Status; `change`: an Event ({"type": ...}).
+    if (type === "status") {
       state.status = payload;
       renderSummary();
       renderTargets();
     }
     // A memory DB lost its file while in use (deleted, replaced): say so until dismissed.
-    if (payload && payload.type === "memory-db-reopened") showNotice(payload.message, true);
-    const kind = `${type} ${payload && typeof payload === "object" ? pick(payload, "type", "kind", "event") || "" : ""}`;
-    scheduleEventRefresh(kind);
+    if (type === "change" && payload.type === "memory-db-reopened") showNotice(payload.message, true);
+    scheduleEventRefresh(`${type} ${payload.type || ""}`);
   }
 
   async function connectEvents() {
     let response;
     try {
       response = await fetch("/events", {
-        headers: { Authorization: `Bearer ${token}`, Accept: "text/event-stream" },
+        headers: { Accept: "text/event-stream" },
         cache: "no-store",
+        credentials: "same-origin",
       });
     } catch (_) {
       startPolling();
@@ -810,7 +749,7 @@
     }
     const type = response.headers.get("content-type") || "";
     if (!response.ok || !response.body || !type.includes("text/event-stream")) {
-      if (response.status === 401) setReachable(false, "The manager refused this page's token. Open the dashboard again from the tray menu, or reload the page.", "Not authorised");
+      if (response.status === 401) setReachable(false, "The manager did not accept this page's cookie. Open the dashboard again from the tray menu, or at the Dashboard address `mcp-session-manager status` prints.", "Not authorised");
       startPolling();
       return;
     }
@@ -839,16 +778,198 @@
     refreshAll();
   }
 
-  // ---------------------------------------------------------------- notices from the tray
+  // ---------------------------------------------------------------- links from the tray
 
-  /** The tray app opens the dashboard at `#notice=<text>` to report what a menu click did. */
-  function showNoticeFromHash() {
-    const match = /^#notice=(.*)$/s.exec(window.location.hash);
-    if (!match) return;
-    let text = match[1];
-    try { text = decodeURIComponent(text); } catch (_) { /* show it as it came */ }
-    history.replaceState(null, "", window.location.pathname + window.location.search);
-    showNotice(text, /fail|could not|error/i.test(text));
+  /**
+   * The tray opens the dashboard at a fragment: `#notice=TEXT` (what a menu click did),
+   * `#log=NAME` (a target's log), `#configure-claude` (the config dialog, diff first),
+   * `#servers-adopt` (the adopt section), `#no-tray=REASON` (window-only mode).
+   */
+  function followHash() {
+    const hash = window.location.hash;
+    const value = (prefix) => {
+      if (!hash.startsWith(prefix)) return null;
+      try { return decodeURIComponent(hash.slice(prefix.length)); } catch (_) { return hash.slice(prefix.length); }
+    };
+    const clear = () => history.replaceState(null, "", window.location.pathname + window.location.search);
+    const notice = value("#notice=");
+    const log = value("#log=");
+    const noTray = value("#no-tray=");
+    if (notice !== null) { clear(); showNotice(notice, /fail|could not|error/i.test(notice)); }
+    else if (log !== null) { clear(); openLog(log); }
+    else if (noTray !== null) {
+      clear();
+      state.noTray = true;
+      $("no-tray-text").textContent = noTray;
+      $("no-tray").hidden = false;
+    } else if (hash === "#configure-claude") { clear(); openConfigDialog(); }
+    else if (hash === "#servers-adopt") {
+      refreshAdopt();
+      $("servers-adopt").scrollIntoView({ block: "start" });
+      $("adopt-title").focus({ preventScroll: true });
+    }
+  }
+
+  async function quitApp() {
+    if (!window.confirm("Quit MCP Session Manager? Every server it runs stops.")) return;
+    try {
+      await api("/shutdown", { method: "POST" });
+      showNotice("Quitting: the servers are stopping. You can close this window.", false);
+    } catch (err) {
+      toast(`Quit failed: ${err.message}`, "bad");
+    }
+  }
+
+  // ---------------------------------------------------------------- log viewer
+
+  /** Shows a target's log: its tail, then (while Follow is on) what is appended, every second. */
+  async function openLog(name) {
+    closeLog();
+    const log = { name, to: null, timer: null };
+    state.log = log;
+    $("log").hidden = false;
+    $("log-title").textContent = `Log · ${name}`;
+    $("log-path").textContent = "";
+    $("log-text").textContent = "";
+    $("log").scrollIntoView({ block: "start" });
+    $("log-title").focus({ preventScroll: true });
+    await pollLog(log);
+  }
+
+  async function pollLog(log) {
+    if (state.log !== log) return;
+    try {
+      const query = log.to === null ? "" : `?from=${log.to}`;
+      const chunk = await api(`/daemons/${encodeURIComponent(log.name)}/log${query}`);
+      if (state.log !== log) return;
+      const pre = $("log-text");
+      const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+      if (chunk.reset) pre.textContent = "";
+      if (chunk.text) pre.append(chunk.text);
+      $("log-path").textContent = chunk.path;
+      log.to = chunk.to;
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+      // More is waiting: ask again at once.
+      if (chunk.to < chunk.size) return pollLog(log);
+    } catch (err) {
+      if (state.log === log) $("log-path").textContent = `Could not read the log: ${err.message}`;
+    }
+    if (state.log === log && $("log-follow").checked) log.timer = setTimeout(() => pollLog(log), LOG_FOLLOW_MS);
+  }
+
+  function closeLog() {
+    if (state.log && state.log.timer) clearTimeout(state.log.timer);
+    state.log = null;
+    $("log").hidden = true;
+  }
+
+  // ---------------------------------------------------------------- adopt
+
+  /** GET /api/adopt: the servers Claude Code starts itself. A host without it: section hidden. */
+  async function refreshAdopt() {
+    try {
+      state.adopt = await api("/api/adopt");
+      sectionError("adopt-error", null);
+    } catch (err) {
+      if (err.status === 404) {
+        state.adopt = undefined;
+        $("servers-adopt").hidden = true;
+        return;
+      }
+      sectionError("adopt-error", err);
+      return;
+    }
+    $("servers-adopt").hidden = false;
+    renderAdopt();
+  }
+
+  function renderAdopt() {
+    if (!state.adopt) return;
+    const servers = state.adopt.servers;
+    replaceChildren($("adopt-table").querySelector("tbody"), servers.map((server) => {
+      const runs = server.transport === "stdio"
+        ? [server.command, ...server.args].join(" ")
+        : server.url;
+      return h("tr", { dataset: { adopt: server.name } },
+        h("td", {}, h("span", { class: "name" }, server.name), h("span", { class: "kind" }, server.transport)),
+        h("td", {}, h("span", { class: "path muted", title: server.file }, pathText(server.file)),
+          h("span", { class: "kind" }, server.project ? `${server.scope} · ${baseName(server.project)}` : server.scope)),
+        h("td", { class: "mono" }, runs ?? DASH,
+          server.env_names.length ? h("span", { class: "kind" }, `env: ${server.env_names.join(", ")}`) : null),
+        h("td", {}, server.adopted || server.through_proxy || server.proposal.share === "leave"
+          ? h("span", { class: "name" }, server.proposal.share)
+          : h("select", {
+            "aria-label": `How to host ${server.name}`, dataset: { hosting: server.name },
+          }, ...["shared", "per-project", "per-session"].map((mode) => h("option",
+            { value: mode, selected: mode === server.proposal.share }, mode))),
+        h("span", { class: "muted" }, server.proposal.reason)),
+        h("td", {}, server.adopted ? "adopted" : (server.through_proxy ? "through the proxy" : "started by Claude Code")),
+        h("td", { class: "actions" }, server.adopted
+          ? h("button", { type: "button", class: "button small", "aria-label": `Undo adopting ${server.name}`,
+            onclick: () => previewAdopt("/api/adopt/undo", { names: [server.name], all: false }) }, "Undo")
+          : h("button", { type: "button", class: "button small primary", disabled: server.proposal.share === "leave",
+            "aria-label": `Adopt ${server.name}`,
+            onclick: () => previewAdopt("/api/adopt", {
+              names: [server.name], all: false, project: server.project,
+              share: { [server.name]: chosenHosting(server) },
+            }) }, "Adopt")));
+    }));
+    $("adopt-empty").hidden = servers.length !== 0;
+  }
+
+  /** The hosting picked in the row's select (the proposal until someone changes it). */
+  function chosenHosting(server) {
+    const select = document.querySelector(`select[data-hosting="${CSS.escape(server.name)}"]`);
+    return select ? select.value : server.proposal.share;
+  }
+
+  /** Every server that can be adopted, each hosted as its row says. */
+  function adoptAll() {
+    const share = {};
+    for (const server of state.adopt?.servers ?? []) {
+      if (!server.adopted && !server.through_proxy && server.proposal.share !== "leave") {
+        share[server.name] = chosenHosting(server);
+      }
+    }
+    previewAdopt("/api/adopt", { names: [], all: true, share });
+  }
+
+  /** A dry run first: its diff is shown, Apply sends the same request for real. */
+  async function previewAdopt(path, body) {
+    try {
+      const result = await api(path, { method: "POST", body: { ...body, dry_run: true } });
+      const diff = result.diffs.map((d) => d.diff).join("\n");
+      const pre = $("adopt-diff");
+      renderDiffInto(pre, diff || "(no change to any file)");
+      pre.hidden = false;
+      $("adopt-confirm").hidden = false;
+      state.adoptPending = { path, body };
+      if (result.skipped.length) toast(`Skipped: ${result.skipped.map((s) => `${s.name} (${s.reason})`).join(", ")}`, "bad");
+      pre.focus();
+    } catch (err) {
+      toast(`Could not prepare the change: ${err.message}`, "bad");
+    }
+  }
+
+  async function applyAdopt() {
+    const pending = state.adoptPending;
+    if (!pending) return;
+    try {
+      const result = await api(pending.path, { method: "POST", body: { ...pending.body, dry_run: false } });
+      const done = pending.path.endsWith("undo") ? result.undone : result.adopted.map((a) => a.name);
+      toast(`${pending.path.endsWith("undo") ? "Undone" : "Adopted"}: ${done.join(", ") || "nothing"}`, "ok");
+    } catch (err) {
+      toast(`The change failed: ${err.message}`, "bad");
+    }
+    cancelAdopt();
+    await refreshAdopt();
+    await refreshStatus();
+  }
+
+  function cancelAdopt() {
+    state.adoptPending = null;
+    $("adopt-diff").hidden = true;
+    $("adopt-confirm").hidden = true;
   }
 
   function showNotice(text, bad) {
@@ -863,8 +984,19 @@
   function init() {
     $("banner-retry").addEventListener("click", () => { refreshAll(); connectEvents(); });
     $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
-    window.addEventListener("hashchange", showNoticeFromHash);
-    showNoticeFromHash();
+    window.addEventListener("hashchange", followHash);
+    $("no-tray-quit").addEventListener("click", quitApp);
+    $("start-all").addEventListener("click", () => runAll("start", "Start all"));
+    $("stop-all").addEventListener("click", () => runAll("stop", "Stop all"));
+    $("log-close").addEventListener("click", closeLog);
+    $("log-follow").addEventListener("change", () => {
+      if ($("log-follow").checked && state.log) pollLog(state.log);
+      else if (state.log && state.log.timer) clearTimeout(state.log.timer);
+    });
+    $("adopt-apply").addEventListener("click", applyAdopt);
+    $("adopt-all").addEventListener("click", adoptAll);
+    $("adopt-undo-all").addEventListener("click", () => previewAdopt("/api/adopt/undo", { names: [], all: true }));
+    $("adopt-cancel").addEventListener("click", cancelAdopt);
     $("configure-claude").addEventListener("click", openConfigDialog);
     $("config-apply").addEventListener("click", applyConfig);
     $("graph-close").addEventListener("click", closeGraph);
@@ -888,11 +1020,8 @@
       else { renderSummary(); renderSessions(); renderDbs(); }
     }, 10000);
 
-    if (!token) {
-      setReachable(false, "This page has no API token. Open it from the tray menu (\"Open dashboard\") or at the Dashboard address that `mcp-session-manager status` prints.", "No API token");
-      return;
-    }
-    refreshAll().then(connectEvents);
+    followHash();
+    refreshAll().then(() => { refreshAdopt(); connectEvents(); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -81,10 +81,30 @@ def test_web_ui_token_link_sets_a_cookie_that_gets_the_page(host):
     assert token.encode() not in body
     status, headers, body = raw_request(host.manager_port, "GET", "/", {"Cookie": f"msm_token={token}"})
     assert status == 200 and headers["cache-control"] == "no-store"
-    assert f'<meta name="msm-token" content="{token}">'.encode() in body
+    assert b"<html" in body and token.encode() not in body and b"msm-token" not in body, "the page holds no token"
     for path in ("/app.js", "/style.css"):
         status, _, body = raw_request(host.manager_port, "GET", path)
         assert status == 200 and token.encode() not in body, path
+
+
+def test_the_cookie_alone_reads_the_api_and_changes_state_only_from_the_dashboards_origin(host):
+    cookie = {"Cookie": f"msm_token={host.home.token}"}
+    own = f"http://127.0.0.1:{host.manager_port}"
+    status, _, _ = raw_request(host.manager_port, "GET", "/status", cookie)
+    assert status == 200, "the page reads the API with its cookie"
+    for extra, expected in [
+        ({}, 403),  # no Origin: a cross-site form or a stripped header
+        ({"Origin": "http://127.0.0.1:1"}, 403),  # another local port is another origin
+        ({"Origin": "http://evil.example"}, 403),
+        ({"Origin": own, "Sec-Fetch-Site": "cross-site"}, 403),
+        ({"Origin": own, "Sec-Fetch-Site": "same-origin"}, 200),
+    ]:
+        headers = cookie | {"Host": f"127.0.0.1:{host.manager_port}"} | extra
+        status, _, _ = raw_request(host.manager_port, "POST", "/config/reload", headers)
+        assert status == expected, extra
+    # Target ports never take the cookie (cookies are not scoped by port).
+    status, _, _ = raw_request(host.ports["memory"], "POST", "/mcp", cookie | MCP_HEADERS, jsonrpc("tools/list"))
+    assert status == 401
 
 
 @pytest.mark.parametrize("foreign", [{"Origin": "http://evil.example"}, {"Host": "evil.example"}], ids=["origin", "host"])

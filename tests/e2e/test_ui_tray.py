@@ -332,13 +332,18 @@ def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel, tmp_p
         assert labels(menu) == [
             "1 of 1 servers running · 0 sessions",
             f"memory: running · :{memory_port}",
-            "Configure Claude Code",
+            "Start all",
+            "Stop all",
+            "Configure Claude Code…",
+            "Adopt servers from Claude Code…",
             "Open dashboard",
             "Start at login",
             "Quit",
         ]
         memory = panel.find("memory:")
-        assert [(c["label"], c["enabled"]) for c in memory["children"]] == [("Start", False), ("Stop", True), ("Restart", True)]
+        assert [(c["label"], c["enabled"]) for c in memory["children"] if c["type"] != "separator"] == [
+            ("Start", False), ("Stop", True), ("Restart", True), ("Open log", True)]
+        assert not panel.find("Start all")["enabled"] and panel.find("Stop all")["enabled"]
         assert not panel.find("1 of 1")["enabled"], "the status line is not clickable"
         assert panel.find("Start at login")["toggle_state"] == 0
         assert "StatusNotifier" not in (home.root / "tray.stderr").read_text(), "a tray host exists: no warning"
@@ -346,6 +351,11 @@ def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel, tmp_p
         panel.click("memory:", "Stop")
         wait_until(lambda: api_status(home, manager_port)["targets"][0]["state"] == "stopped", what="memory stopped")
         wait_until(lambda: panel.has("memory: stopped"), timeout=10, what="the menu showing memory stopped")
+        assert panel.find("Start all")["enabled"]
+        panel.click("Start all")
+        wait_until(lambda: panel.has("memory: running"), timeout=20, what="the menu showing memory running")
+        panel.click("Stop all")
+        wait_until(lambda: api_status(home, manager_port)["targets"][0]["state"] == "stopped", what="Stop all stopped memory")
         panel.click("memory:", "Start")
         wait_until(lambda: panel.has("memory: running"), timeout=20, what="the menu showing memory running")
 
@@ -355,18 +365,16 @@ def test_tray_menu_shows_the_host_and_its_clicks_act(home, desktop, panel, tmp_p
         assert str(MANAGER_BIN) in desktop_file.read_text()
         wait_until(lambda: panel.find("Start at login")["toggle_state"] == 1, timeout=10, what="the checkbox checked")
 
-        # One click writes Claude Code's config and opens the dashboard with the outcome.
+        # Configure Claude Code opens the dashboard's dialog with the diff: nothing is written blind.
         tray_log = home.root / "tray.stderr"
         served_before = tray_log.read_text().count("web UI: page served")
-        panel.click("Configure Claude Code")
-        claude_json = home.home / ".claude.json"
-        wait_until(lambda: claude_json.exists() and "memory" in json.loads(claude_json.read_text()).get("mcpServers", {}), timeout=20, what="~/.claude.json written")
-        assert json.loads(claude_json.read_text())["mcpServers"]["memory"]["args"] == ["--target", "memory"]
+        panel.click("Configure Claude Code…")
         wait_until(lambda: tray_log.read_text().count("web UI: page served") > served_before, timeout=20, what="the dashboard (re)loaded through the token link")
         assert "web UI: page refused" not in tray_log.read_text()
-        time.sleep(2)
-        shot = desktop.screenshot(tmp_path / "tray-configured.png")
-        assert distinct_colours(shot) > 50, "the dashboard window opened to show the outcome"
+        wait_until(lambda: "config generate requested client=ClaudeCode dry_run=true" in tray_log.read_text(), timeout=20, what="the dialog asking for the dry run")
+        shot = tmp_path / "tray-configure-dialog.png"
+        wait_until(lambda: distinct_colours(desktop.screenshot(shot)) > 50, timeout=15, what="the dashboard window showing the diff")
+        assert not (home.home / ".claude.json").exists(), "the tray never writes Claude Code's config without the diff shown"
 
         panel.click("Quit")
         tray.wait(20)
@@ -385,7 +393,7 @@ def test_bad_config_keeps_the_tray_up_and_the_menu_says_why(home, desktop, panel
         wait_until(lambda: panel.has("Manager not reachable"), timeout=20, what="the error in the menu")
         status_line = panel.layout()["children"][0]["label"]
         assert "config.toml" in status_line, status_line
-        assert not panel.find("Configure Claude Code")["enabled"], "nothing to configure without a host"
+        assert not panel.find("Configure Claude Code…")["enabled"], "nothing to configure without a host"
         panel.click("Quit")
         tray.wait(20)
     finally:

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use msm_core::{Config, LockFile, StateDir, Token};
+use msm_host::api_types;
 use serde_json::Value;
 
 /// The manager is not running.
@@ -28,7 +29,9 @@ pub fn status(args: crate::StatusArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&body)?);
         return Ok(ExitCode::SUCCESS);
     }
-    print!("{}", render_status(&body, &manager.dashboard_url()));
+    let status: api_types::Status = serde_json::from_value(body)
+        .context("the manager's /status answer does not fit this version's API types")?;
+    print!("{}", render_status(&status, &manager.dashboard_url()));
     Ok(ExitCode::SUCCESS)
 }
 
@@ -43,15 +46,14 @@ pub fn daemon_action(name: &str, action: &str) -> anyhow::Result<ExitCode> {
         Err(not_running) => return Ok(not_running.report()),
     };
     if status.is_success() {
-        let state = body["state"].as_str().unwrap_or("?");
-        let url = body["url"].as_str().unwrap_or("");
-        println!("{name}: {state} {url}");
+        let answer: api_types::DaemonAction = serde_json::from_value(body)
+            .context("the manager's answer does not fit this version's API types")?;
+        println!("{name}: {} {}", answer.state.as_str(), answer.url);
         return Ok(ExitCode::SUCCESS);
     }
-    let error = body["error"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or_else(|| body.to_string());
+    let error = serde_json::from_value::<api_types::ErrorBody>(body.clone())
+        .map(|e| e.error)
+        .unwrap_or_else(|_| body.to_string());
     eprintln!("mcp-session-manager: {action} {name}: {error}");
     Ok(ExitCode::FAILURE)
 }
@@ -111,15 +113,14 @@ pub fn logs(args: crate::LogsArgs) -> anyhow::Result<ExitCode> {
 
 /// The host line, the dashboard's address, a table of the targets, then each target's last
 /// error.
-fn render_status(body: &Value, dashboard_url: &str) -> String {
+fn render_status(status: &api_types::Status, dashboard_url: &str) -> String {
     let mut out = String::new();
-    let uptime = body["uptime_secs"].as_u64().unwrap_or(0);
     out.push_str(&format!(
         "host {} (pid {}), manager on 127.0.0.1:{}, up {}\nDashboard: {dashboard_url}\n\n",
-        body["version"].as_str().unwrap_or("?"),
-        body["pid"],
-        body["manager_port"],
-        humane_duration(uptime)
+        status.version,
+        status.pid,
+        status.manager_port,
+        humane_duration(status.uptime_secs)
     ));
     let header = [
         "TARGET",
@@ -131,29 +132,23 @@ fn render_status(body: &Value, dashboard_url: &str) -> String {
         "TRANSPORT",
     ];
     let mut rows: Vec<[String; 7]> = vec![header.map(str::to_owned)];
-    let empty = Vec::new();
-    let targets = body["targets"].as_array().unwrap_or(&empty);
-    for t in targets {
-        let text = |v: &Value| match v {
-            Value::Null => "-".to_owned(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        };
-        let mut state = text(&t["state"]);
+    let or_dash = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    for t in &status.targets {
+        let mut state = t.state.as_str().to_owned();
         if state == "idle" {
             state.push_str(" (starts on demand)");
         }
-        if t["enabled"] == Value::Bool(false) {
+        if !t.enabled {
             state.push_str(" (disabled)");
         }
         rows.push([
-            text(&t["name"]),
+            t.name.clone(),
             state,
-            text(&t["port"]),
-            text(&t["pid"]),
-            text(&t["sessions"]),
-            text(&t["restarts"]),
-            text(&t["transport"]),
+            or_dash(t.port.map(|p| p.to_string())),
+            or_dash(t.pid.map(|p| p.to_string())),
+            t.sessions.to_string(),
+            t.restarts.to_string(),
+            t.transport.as_str().to_owned(),
         ]);
     }
     let widths: Vec<usize> = (0..7)
@@ -168,16 +163,12 @@ fn render_status(body: &Value, dashboard_url: &str) -> String {
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }
-    for t in targets {
-        if let Some(error) = t["last_error"].as_str() {
-            out.push_str(&format!(
-                "\n{}: {}",
-                t["name"].as_str().unwrap_or("?"),
-                error
-            ));
+    for t in &status.targets {
+        if let Some(error) = &t.last_error {
+            out.push_str(&format!("\n{}: {}", t.name, error));
         }
     }
-    if targets.iter().any(|t| t["last_error"].is_string()) {
+    if status.targets.iter().any(|t| t.last_error.is_some()) {
         out.push('\n');
     }
     out
@@ -288,16 +279,18 @@ mod tests {
 
     #[test]
     fn status_table_lists_targets_and_errors() {
-        let body = serde_json::json!({
-            "version": "0.1.0", "pid": 7, "manager_port": 3199, "uptime_secs": 65,
-            "targets": [
-                {"name": "memory", "state": "running", "port": 3100, "pid": 7, "sessions": 2,
-                 "restarts": 0, "transport": "streamable-http", "enabled": true, "last_error": null},
-                {"name": "everything", "state": "crash-loop", "port": 3103, "pid": null,
-                 "sessions": 0, "restarts": 5, "transport": "stdio", "enabled": true,
-                 "last_error": "exited with status 1"}
-            ]
-        });
+        // The documented example of `/status` (docs/manager-api.json), not a hand-made shape.
+        let mut body: api_types::Status = api_types::route_examples()
+            .into_iter()
+            .find(|r| r.path == "/status")
+            .map(|r| serde_json::from_value(r.answer).unwrap())
+            .unwrap();
+        body.pid = 7;
+        body.uptime_secs = 65;
+        body.targets.truncate(2);
+        body.targets[0].pid = Some(7);
+        body.targets[0].sessions = 2;
+        body.targets[1].last_error = Some("exited with status 1".into());
         let table = render_status(&body, "http://127.0.0.1:3199/?token=ab12");
         assert!(table.starts_with("host 0.1.0 (pid 7), manager on 127.0.0.1:3199, up 1m5s\n"));
         let lines: Vec<&str> = table.lines().collect();

@@ -18,8 +18,10 @@
 //!   router every target port gets.
 //! - `security`: loopback Host/Origin and bearer token checks for every port.
 //! - `sessions`: the session registry and idle expiry.
+//! - `api_types`: the manager API's answers as types, the contract the CLI, tray and UI read.
 //! - `manager_api`: the manager routes and their `AppError`; `ui`: the embedded web UI.
-//! - `reload`: hot reload of config.toml.
+//! - `target_facts`: CPU %, RSS and a missing command, added to `/status`.
+//! - `reload`: hot reload of config.toml. `log_tail`: a target's log in chunks (tail, follow).
 //! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
 //! - `http_front`: the guarded front of an external HTTP server started with `{port}`, a
 //!   streaming reverse proxy to the child's internal port.
@@ -27,9 +29,11 @@
 //!   server over streamable HTTP, shared or per session).
 
 mod adopt_api;
+pub mod api_types;
 mod host;
 pub mod http_front;
 mod launch;
+mod log_tail;
 pub mod manager_api;
 pub mod mcp_http;
 pub mod memory;
@@ -39,6 +43,7 @@ pub mod security;
 pub mod sessions;
 pub mod stdio_bridge;
 pub mod supervisor;
+mod target_facts;
 #[cfg(test)]
 mod tests;
 mod ui;

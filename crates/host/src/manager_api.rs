@@ -1,8 +1,10 @@
 //! The manager API on 127.0.0.1:<manager port>: status, sessions, memory DBs, target control,
 //! config reload/generation, shutdown, an SSE stream of state changes, and the web UI.
 //!
-//! Every route but `GET /health` and the UI needs the bearer token; the UI's page asks for it
-//! in its own way (`/?token=`, then a cookie: see `ui`), its script and stylesheet are open.
+//! Every route but `GET /health` and the UI needs the bearer token or the web UI's HttpOnly
+//! cookie (state changes with the cookie only from the dashboard's own origin: see
+//! `security`); the UI's page checks it in its own way (`/?token=`, then the cookie: see `ui`),
+//! its script and stylesheet are open.
 //! Every API error is an `AppError`, answered as `{"error": "..."}` with a fitting status.
 
 use std::convert::Infallible;
@@ -18,6 +20,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 
+use crate::api_types;
 use crate::host::{HostInner, TargetError};
 use crate::security;
 
@@ -57,7 +60,9 @@ impl IntoResponse for AppError {
         }
         (
             status,
-            Json(serde_json::json!({ "error": self.to_string() })),
+            Json(api_types::ErrorBody {
+                error: self.to_string(),
+            }),
         )
             .into_response()
     }
@@ -87,7 +92,8 @@ impl From<crate::MemoryApiError> for AppError {
 
 /// The whole manager router, guarded.
 pub(crate) fn router(host: AppState) -> Router {
-    let guard = host.guard_manager.clone();
+    // The web UI calls the API with its HttpOnly cookie, never seeing the token.
+    let guard = host.guard_manager.with_cookie(crate::ui::TOKEN_COOKIE);
     Router::new()
         .merge(ui_routes())
         .merge(status_routes())
@@ -117,7 +123,39 @@ fn status_routes() -> Router<AppState> {
 }
 
 fn daemon_routes() -> Router<AppState> {
-    Router::new().route("/daemons/{name}/{action}", post(daemon_action))
+    Router::new()
+        .route("/daemons/{name}/{action}", post(daemon_action))
+        .route("/daemons/{name}/log", get(daemon_log))
+}
+
+/// `?from=` of the log route.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    pub from: Option<u64>,
+}
+
+async fn daemon_log(
+    State(host): State<AppState>,
+    Path(name): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Result<Json<api_types::LogChunk>, AppError> {
+    let target = host
+        .status()
+        .targets
+        .into_iter()
+        .find(|t| t.name == name)
+        .ok_or_else(|| AppError::NotFound(format!("no target named `{name}`")))?;
+    let path = target.log_path.ok_or_else(|| {
+        AppError::NotFound(format!("`{name}` runs elsewhere: it has no log here"))
+    })?;
+    let chunk = tokio::task::spawn_blocking(move || {
+        crate::log_tail::read_chunk(&name, std::path::Path::new(&path), query.from)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?
+    .map_err(|e| AppError::Internal(format!("cannot read the log: {e}")))?;
+    Ok(Json(chunk))
 }
 
 fn memory_routes() -> Router<AppState> {
@@ -132,19 +170,33 @@ fn config_routes() -> Router<AppState> {
         .route("/config/generate", post(config_generate))
 }
 
-async fn status_get(State(host): State<AppState>) -> impl IntoResponse {
+async fn status_get(State(host): State<AppState>) -> Json<api_types::Status> {
     host.probe_remotes().await;
-    Json(host.status())
+    Json(full_status(&host))
 }
 
-async fn sessions_list(State(host): State<AppState>) -> impl IntoResponse {
-    Json(serde_json::json!({ "sessions": host.sessions.list() }))
+/// `/status`: the host's state plus what `target_facts` reads from the OS.
+fn full_status(host: &HostInner) -> api_types::Status {
+    let mut status = api_types::Status::from(&host.status());
+    crate::target_facts::fill(&mut status, &host.config());
+    status
+}
+
+async fn sessions_list(State(host): State<AppState>) -> Json<api_types::Sessions> {
+    Json(api_types::Sessions {
+        sessions: host
+            .sessions
+            .list()
+            .iter()
+            .map(api_types::Session::from)
+            .collect(),
+    })
 }
 
 async fn daemon_action(
     State(host): State<AppState>,
     Path((name, action)): Path<(String, String)>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<api_types::DaemonAction>, AppError> {
     let result = match action.as_str() {
         "start" | "ensure" => host.start_target(&name).await,
         "stop" => host.stop_target(&name).await,
@@ -156,19 +208,18 @@ async fn daemon_action(
         }
     };
     result?;
-    let target = host
-        .status()
+    let target = full_status(&host)
         .targets
         .into_iter()
         .find(|t| t.name == name)
         .ok_or_else(|| AppError::NotFound(format!("target `{name}` was removed meanwhile")))?;
-    Ok(Json(serde_json::json!({
-        "name": name,
-        "action": action,
-        "state": target.state,
-        "url": target.url,
-        "target": target,
-    })))
+    Ok(Json(api_types::DaemonAction {
+        name,
+        action,
+        state: target.state,
+        url: target.url.clone(),
+        target,
+    }))
 }
 
 async fn shutdown_post(State(host): State<AppState>) -> impl IntoResponse {
@@ -176,7 +227,10 @@ async fn shutdown_post(State(host): State<AppState>) -> impl IntoResponse {
     host.shutdown_requested.cancel();
     (
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "status": "shutting down", "pid": std::process::id() })),
+        Json(api_types::Shutdown {
+            status: "shutting down".into(),
+            pid: std::process::id(),
+        }),
     )
 }
 
@@ -185,7 +239,7 @@ async fn events_stream(
 ) -> Sse<impl futures::Stream<Item = Result<Event, Infallible>>> {
     let first = Event::default()
         .event("status")
-        .json_data(host.status())
+        .json_data(full_status(&host))
         .unwrap_or_default();
     let receiver = host.events().subscribe();
     let stopping = host.stopping_token();
@@ -201,7 +255,7 @@ async fn events_stream(
                     Ok(event) => {
                         let sse = Event::default()
                             .event("change")
-                            .json_data(&event)
+                            .json_data(api_types::Event::from(&event))
                             .unwrap_or_default();
                         return Some((Ok(sse), (receiver, stopping)));
                     }
@@ -215,9 +269,9 @@ async fn events_stream(
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
-async fn memory_dbs_list(State(host): State<AppState>) -> Result<impl IntoResponse, AppError> {
+async fn memory_dbs_list(State(host): State<AppState>) -> Result<Json<api_types::Dbs>, AppError> {
     let dbs = host.memory().list_dbs()?;
-    Ok(Json(serde_json::json!({ "dbs": dbs })))
+    Ok(Json(api_types::Dbs { dbs }))
 }
 
 /// `?q=&offset=&limit=` of the graph route.
@@ -235,7 +289,7 @@ async fn memory_db_graph(
     State(host): State<AppState>,
     Path(id): Path<String>,
     Query(query): Query<GraphQuery>,
-) -> Result<impl IntoResponse, AppError> {
+) -> Result<Json<api_types::GraphPage>, AppError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
     let page = host.memory().graph_page(
         &id,
@@ -246,11 +300,11 @@ async fn memory_db_graph(
     Ok(Json(page))
 }
 
-async fn config_reload(State(host): State<AppState>) -> Result<impl IntoResponse, AppError> {
+async fn config_reload(State(host): State<AppState>) -> Result<Json<api_types::Reload>, AppError> {
     let summary = crate::reload::reload(&host)
         .await
         .map_err(|e| AppError::BadRequest(e.to_string()))?;
-    Ok(Json(summary))
+    Ok(Json(api_types::Reload::from(&summary)))
 }
 
 impl From<msm_client_config::ConfigWriteError> for AppError {
@@ -269,12 +323,18 @@ impl From<msm_client_config::ConfigWriteError> for AppError {
 async fn config_generate(
     State(host): State<AppState>,
     body: Option<Json<serde_json::Value>>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<api_types::Generate>, AppError> {
     let body = body
         .map(|Json(b)| b)
         .unwrap_or_else(|| serde_json::json!({}));
     let options: msm_client_config::GenerateOptions = serde_json::from_value(body)
         .map_err(|e| AppError::BadRequest(format!("bad request body: {e}")))?;
+    tracing::info!(
+        client = ?options.client,
+        dry_run = options.dry_run,
+        remove = options.remove,
+        "config generate requested"
+    );
     let config = host.config();
     let report = tokio::task::spawn_blocking(move || {
         let request = options.into_request(
@@ -286,7 +346,9 @@ async fn config_generate(
     })
     .await
     .map_err(|e| AppError::Internal(e.to_string()))??;
-    Ok(Json(report.to_json()))
+    api_types::Generate::from_report(&report)
+        .map(Json)
+        .map_err(AppError::Internal)
 }
 
 /// `?token=` of the page: how the tray and `mcp-session-manager status` open the dashboard.
@@ -297,8 +359,8 @@ struct PageQuery {
 }
 
 /// The web UI's page, for whoever holds the token: `?token=` is swapped for a cookie by a
-/// redirect, the cookie gets the page with the token in it, anyone else a 401 page saying how
-/// to open the dashboard.
+/// redirect, the cookie gets the page (which holds no token), anyone else a 401 page saying
+/// how to open the dashboard.
 async fn ui_index(
     uri: Uri,
     headers: HeaderMap,
@@ -351,8 +413,7 @@ async fn ui_index(
         }
         crate::ui::PageAccess::Page => {
             tracing::info!("web UI: page served");
-            let page = crate::ui::with_token(crate::ui::INDEX_HTML, host.token.as_str());
-            (private, Html(page)).into_response()
+            (private, Html(crate::ui::INDEX_HTML)).into_response()
         }
         access @ (crate::ui::PageAccess::WrongToken | crate::ui::PageAccess::NoToken) => {
             let wrong_link = access == crate::ui::PageAccess::WrongToken;

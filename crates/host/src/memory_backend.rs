@@ -1,12 +1,13 @@
 //! The memory target's backing store as the host sees it: one `StoreRegistry` per host, shared
 //! by every session of the memory target and by the manager API's `/memory/dbs` routes, closed
-//! at shutdown. The JSON shapes of those routes are made here, at the edge.
+//! at shutdown. Their answers (`api_types`) are made here, at the edge.
 
 use std::sync::Arc;
 
 use msm_core::StateDir;
 use msm_memory::{DbInfo, GraphPage, StoreError, StoreRegistry};
-use serde_json::{Value, json};
+
+use crate::api_types;
 
 /// Errors of the `/memory/dbs` routes.
 #[derive(Debug, thiserror::Error)]
@@ -59,8 +60,8 @@ impl MemoryBackend {
     }
 
     /// Every memory DB this host has ever opened, as `GET /memory/dbs` lists them.
-    pub fn list_dbs(&self) -> Result<Vec<Value>, MemoryApiError> {
-        Ok(self.stores.known_dbs().iter().map(db_json).collect())
+    pub fn list_dbs(&self) -> Result<Vec<api_types::Db>, MemoryApiError> {
+        Ok(self.stores.known_dbs().iter().map(db_answer).collect())
     }
 
     /// One page of a DB's graph, filtered by `query` (search semantics; empty = everything).
@@ -70,45 +71,55 @@ impl MemoryBackend {
         query: &str,
         offset: usize,
         limit: usize,
-    ) -> Result<Value, MemoryApiError> {
-        Ok(page_json(
+    ) -> Result<api_types::GraphPage, MemoryApiError> {
+        Ok(page_answer(
             &self.stores.graph_page(id, query, offset, limit)?,
         ))
     }
 }
 
-fn db_json(db: &DbInfo) -> Value {
+fn db_answer(db: &DbInfo) -> api_types::Db {
     let counts = db.counts;
-    json!({
-        "id": db.id,
-        "path": db.path.display().to_string(),
-        "project": db.project.as_ref().map(|p| p.display().to_string()),
-        "exists": db.exists,
-        "size_bytes": db.size_bytes,
-        "entities": counts.map(|c| c.entities),
-        "relations": counts.map(|c| c.relations),
-        "observations": counts.map(|c| c.observations),
-        "last_write": db.last_write.map(|t| crate::host::rfc3339(time::OffsetDateTime::from(t))),
-        "error": db.error,
-    })
+    api_types::Db {
+        id: db.id.clone(),
+        path: db.path.display().to_string(),
+        project: db.project.as_ref().map(|p| p.display().to_string()),
+        exists: db.exists,
+        size_bytes: db.size_bytes,
+        entities: counts.map(|c| c.entities),
+        relations: counts.map(|c| c.relations),
+        observations: counts.map(|c| c.observations),
+        last_write: db
+            .last_write
+            .map(|t| crate::host::rfc3339(time::OffsetDateTime::from(t))),
+        error: db.error.clone(),
+    }
 }
 
-fn page_json(page: &GraphPage) -> Value {
-    json!({
-        "entities": page.entities.iter().map(|e| json!({
-            "name": e.name,
-            "entityType": e.entity_type,
-            "observations": e.observations,
-        })).collect::<Vec<_>>(),
-        "relations": page.relations.iter().map(|r| json!({
-            "from": r.from,
-            "to": r.to,
-            "relationType": r.relation_type,
-        })).collect::<Vec<_>>(),
-        "total": page.total,
-        "offset": page.offset,
-        "limit": page.limit,
-    })
+fn page_answer(page: &GraphPage) -> api_types::GraphPage {
+    api_types::GraphPage {
+        entities: page
+            .entities
+            .iter()
+            .map(|e| api_types::Entity {
+                name: e.name.clone(),
+                entity_type: e.entity_type.clone(),
+                observations: e.observations.clone(),
+            })
+            .collect(),
+        relations: page
+            .relations
+            .iter()
+            .map(|r| api_types::Relation {
+                from: r.from.clone(),
+                to: r.to.clone(),
+                relation_type: r.relation_type.clone(),
+            })
+            .collect(),
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+    }
 }
 
 /// Makes one memory MCP handler per session (and per stateless request), all on the host's

@@ -4,6 +4,14 @@
 //! page checks the token itself (`?token=` or its cookie, see `ui`); its script and stylesheet
 //! hold no secret.
 //!
+//! The manager's guard also takes the web UI's HttpOnly cookie in place of the bearer token
+//! (the page never sees the token). A cookie rides along with any request the browser makes,
+//! so a state-changing request (anything but GET/HEAD/OPTIONS) that has only the cookie must
+//! prove it comes from the dashboard itself: an `Origin` naming this very host and port, and
+//! no `Sec-Fetch-Site` other than `same-origin`. A request without `Origin` is refused (403),
+//! so neither a form on another local port nor a browser that strips `Origin` gets through.
+//! Target ports never take the cookie (cookies are not scoped by port).
+//!
 //! Hostile headers (huge, non-UTF-8, odd values) are refused with a status code, never a panic.
 
 use std::sync::Arc;
@@ -20,6 +28,8 @@ use msm_core::Token;
 pub struct Guard {
     token: Token,
     open_paths: &'static [&'static str],
+    /// The cookie that may stand in for the bearer token (the manager's web UI only).
+    cookie: Option<&'static str>,
 }
 
 /// Paths any target port serves without a token.
@@ -28,7 +38,28 @@ pub const TARGET_OPEN_PATHS: &[&str] = &["/health"];
 impl Guard {
     /// A guard that lets `GET` (and `HEAD`) of `open_paths` through without the token.
     pub fn new(token: Token, open_paths: &'static [&'static str]) -> Arc<Guard> {
-        Arc::new(Guard { token, open_paths })
+        Arc::new(Guard {
+            token,
+            open_paths,
+            cookie: None,
+        })
+    }
+
+    /// This guard, also taking the token from cookie `name` (under the same-origin rule for
+    /// state-changing requests, see the module doc).
+    pub fn with_cookie(&self, name: &'static str) -> Arc<Guard> {
+        Arc::new(Guard {
+            token: self.token.clone(),
+            open_paths: self.open_paths,
+            cookie: Some(name),
+        })
+    }
+
+    /// Whether `headers` carry this guard's token in its cookie (never, without one).
+    pub fn has_cookie(&self, headers: &HeaderMap) -> bool {
+        self.cookie.is_some_and(|name| {
+            crate::ui::cookie_values(headers, name).any(|value| self.token.matches(value))
+        })
     }
 
     /// Whether `headers` carry this guard's token as `Authorization: Bearer <token>`.
@@ -42,12 +73,55 @@ pub async fn check(State(guard): State<Arc<Guard>>, request: Request, next: Next
     if let Err(refusal) = check_loopback(request.headers()) {
         return refusal.into_response();
     }
+    let safe_method = matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
     let open = matches!(*request.method(), Method::GET | Method::HEAD)
         && guard.open_paths.contains(&request.uri().path());
     if !open && !guard.has_token(request.headers()) {
-        return Refusal::Unauthorized.into_response();
+        if !guard.has_cookie(request.headers()) {
+            return Refusal::Unauthorized.into_response();
+        }
+        if !safe_method && let Err(refusal) = check_same_origin(request.headers()) {
+            return refusal.into_response();
+        }
     }
     next.run(request).await
+}
+
+/// For a state-changing request that carries only the cookie: `Origin` must be present and
+/// name exactly the `Host` the request was sent to, and `Sec-Fetch-Site` (when sent) must
+/// say `same-origin`.
+pub fn check_same_origin(headers: &HeaderMap) -> Result<(), Refusal> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return Err(Refusal::Forbidden(
+            "a state-changing request with the dashboard's cookie needs an Origin header",
+        ));
+    };
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return Err(Refusal::Forbidden(
+            "a request with Origin needs a Host header",
+        ));
+    };
+    let authority = origin
+        .trim()
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|uri| uri.authority().map(|a| a.as_str().to_ascii_lowercase()));
+    if authority.as_deref() != Some(host.trim().to_ascii_lowercase().as_str()) {
+        return Err(Refusal::Forbidden(
+            "Origin is not this dashboard's origin (a request from another site or port)",
+        ));
+    }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && site.as_bytes() != b"same-origin"
+    {
+        return Err(Refusal::Forbidden(
+            "Sec-Fetch-Site says the request comes from another site",
+        ));
+    }
+    Ok(())
 }
 
 /// `GET /health`: open, and says only that it is alive (and that it is ours, so that a proxy
@@ -196,6 +270,59 @@ mod tests {
         for (pairs, expected) in cases {
             assert_eq!(
                 check_loopback(&headers(pairs)).is_ok(),
+                *expected,
+                "headers {pairs:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn same_origin_checks_for_cookie_only_state_changes() {
+        let cases: &[(Pairs<'_>, bool)] = &[
+            (&[("host", b"127.0.0.1:3199")], false),
+            (
+                &[
+                    ("host", b"127.0.0.1:3199"),
+                    ("origin", b"http://127.0.0.1:3199"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("host", b"127.0.0.1:3199"),
+                    ("origin", b"http://127.0.0.1:3199"),
+                    ("sec-fetch-site", b"same-origin"),
+                ],
+                true,
+            ),
+            (
+                &[
+                    ("host", b"127.0.0.1:3199"),
+                    ("origin", b"http://127.0.0.1:3199"),
+                    ("sec-fetch-site", b"same-site"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("host", b"127.0.0.1:3199"),
+                    ("origin", b"http://127.0.0.1:8080"),
+                ],
+                false,
+            ),
+            (
+                &[
+                    ("host", b"127.0.0.1:3199"),
+                    ("origin", b"http://localhost:3199"),
+                ],
+                false,
+            ),
+            (&[("host", b"127.0.0.1:3199"), ("origin", b"null")], false),
+            (&[("origin", b"http://127.0.0.1:3199")], false),
+        ];
+        for (pairs, expected) in cases {
+            assert_eq!(
+                check_same_origin(&headers(pairs)).is_ok(),
                 *expected,
                 "headers {pairs:?}"
             );

@@ -480,18 +480,18 @@ async fn manager_routes_answer_with_their_shapes() {
         .text()
         .await
         .unwrap();
-    assert!(page.contains(&format!(
-        "<meta name=\"msm-token\" content=\"{}\">",
-        host.handle.token().as_str()
-    )));
+    assert!(page.contains("<html"));
+    assert!(
+        !page.contains(host.handle.token().as_str()),
+        "the page never holds the token"
+    );
     host.handle.shutdown().await;
 }
 
 #[tokio::test]
-async fn web_ui_page_is_only_for_the_token_holder_then_its_cookie() {
+async fn web_ui_page_is_only_for_the_token_holder_then_its_cookie_which_calls_the_api() {
     let host = TestHost::start("").await;
     let token = host.handle.token().as_str().to_owned();
-    let meta = format!("<meta name=\"msm-token\" content=\"{token}\">");
     let base = host.handle.manager_url();
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -543,7 +543,9 @@ async fn web_ui_page_is_only_for_the_token_holder_then_its_cookie() {
             .unwrap()
             .contains("frame-ancestors 'none'")
     );
-    assert!(page.text().await.unwrap().contains(&meta));
+    let text = page.text().await.unwrap();
+    assert!(text.contains("<html") && !text.contains(&token));
+    assert!(!text.contains("msm-token"));
 
     for (name, value) in [("origin", "http://evil.example"), ("host", "evil.example")] {
         let foreign = get("/")
@@ -560,16 +562,55 @@ async fn web_ui_page_is_only_for_the_token_holder_then_its_cookie() {
         assert_eq!(open.status(), StatusCode::OK, "{path} stays open");
         assert!(!open.text().await.unwrap().contains(&token));
     }
+    // The page calls the API with the cookie alone.
     let api_with_cookie = get("/status")
         .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
-    assert_eq!(
-        api_with_cookie.status(),
-        StatusCode::UNAUTHORIZED,
-        "the cookie opens the page only, never the API"
-    );
+    assert_eq!(api_with_cookie.status(), StatusCode::OK);
+    // A state change with the cookie alone needs this very origin.
+    let authority = base.trim_start_matches("http://").to_owned();
+    let post = |origin: Option<&str>, site: Option<&str>| {
+        let mut request = client
+            .post(format!("{base}/config/reload"))
+            .header("cookie", &cookie);
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        if let Some(site) = site {
+            request = request.header("sec-fetch-site", site);
+        }
+        request.send()
+    };
+    let own = format!("http://{authority}");
+    let other_port = format!("http://127.0.0.1:{}", free_port());
+    for (origin, site, expected) in [
+        (None, None, StatusCode::FORBIDDEN),
+        (Some(other_port.as_str()), None, StatusCode::FORBIDDEN),
+        (Some(own.as_str()), Some("same-site"), StatusCode::FORBIDDEN),
+        (Some(own.as_str()), Some("same-origin"), StatusCode::OK),
+        (Some(own.as_str()), None, StatusCode::OK),
+    ] {
+        let response = post(origin, site).await.unwrap();
+        assert_eq!(
+            response.status(),
+            expected,
+            "origin {origin:?}, site {site:?}"
+        );
+    }
+    // The bearer token (CLI, tray) needs no Origin; a target port never takes the cookie.
+    let (status, _) = host.api(reqwest::Method::POST, "/config/reload").await;
+    assert_eq!(status, StatusCode::OK);
+    let target = client
+        .post(host.mcp_url())
+        .header("cookie", &cookie)
+        .header("origin", format!("http://127.0.0.1:{}", host.memory_port))
+        .json(&json!({"jsonrpc":"2.0","id":1,"method":"ping"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(target.status(), StatusCode::UNAUTHORIZED);
     host.handle.shutdown().await;
 }
 
@@ -649,5 +690,190 @@ async fn hot_reload_adds_and_removes_only_changed_targets() {
         "a bad file is refused"
     );
     assert_eq!(host.handle.status().targets.len(), 1, "and changes nothing");
+    host.handle.shutdown().await;
+}
+
+/// Reads SSE events (`event`, parsed `data`) off `response` until `want` of them arrived.
+async fn sse_events(response: &mut reqwest::Response, want: usize) -> Vec<(String, Value)> {
+    let mut buffer = String::new();
+    let mut events = Vec::new();
+    while events.len() < want {
+        let chunk = tokio::time::timeout(Duration::from_secs(10), response.chunk())
+            .await
+            .expect("an SSE event within 10 s")
+            .unwrap()
+            .expect("the stream stays open");
+        buffer.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buffer.find("\n\n") {
+            let block: String = buffer.drain(..end + 2).collect();
+            let mut name = String::from("message");
+            let mut data = String::new();
+            for line in block.lines() {
+                if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_owned();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim_start());
+                }
+            }
+            if !data.is_empty() {
+                events.push((name, serde_json::from_str(&data).unwrap()));
+            }
+        }
+    }
+    events
+}
+
+/// `answer` is exactly a `T`: it deserialises, and serialises back to the same JSON (so no
+/// field is unknown to the types, none missing, none spelled otherwise).
+fn assert_contract<T: serde::Serialize + serde::de::DeserializeOwned>(
+    route: &str,
+    answer: &Value,
+) -> T {
+    let typed: T = serde_json::from_value(answer.clone()).unwrap_or_else(|e| {
+        panic!("{route}: the answer does not fit the API types: {e}\n{answer:#}")
+    });
+    assert_eq!(
+        &serde_json::to_value(&typed).unwrap(),
+        answer,
+        "{route}: the answer does not round-trip through the API types"
+    );
+    typed
+}
+
+/// The contract test: every route's real answer is exactly its `api_types` type.
+#[tokio::test]
+async fn every_route_answers_exactly_its_api_type() {
+    use crate::api_types as api;
+    let host = TestHost::start(
+        "[targets.team]\nurl = \"http://127.0.0.1:9/mcp\"\n[targets.later]\nbuiltin = \"memory\"\nport = 1\nenabled = false\n",
+    )
+    .await;
+    let project = tempfile::tempdir().unwrap();
+    // A session that writes to a project's memory DB, so sessions and DBs are not empty.
+    let init = host
+        .mcp_post(
+            json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{
+            "protocolVersion":"2025-11-25","capabilities":{},
+            "clientInfo":{"name":"contract-test","version":"1.0"}}}),
+        )
+        .header("mcp-project-path", project.path().to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    jsonrpc_body(init).await;
+    let call = host
+        .mcp_post(
+            json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{
+            "name":"create_entities","arguments":{"entities":[
+                {"name":"shop","entityType":"project","observations":["written in Rust"]}]}}}),
+        )
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("mcp-project-path", project.path().to_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert!(jsonrpc_body(call).await["result"].is_object());
+
+    let health: Value = host
+        .client
+        .get(format!("{}/health", host.handle.manager_url()))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_contract::<api::Health>("GET /health", &health);
+
+    let (code, body) = host.api(reqwest::Method::GET, "/status").await;
+    assert_eq!(code, StatusCode::OK);
+    let status = assert_contract::<api::Status>("GET /status", &body);
+    assert_eq!(status.targets.len(), 3);
+    assert_eq!(status.target("team").unwrap().kind, api::TargetKind::Remote);
+    assert!(!status.target("later").unwrap().enabled);
+
+    let (_, body) = host.api(reqwest::Method::GET, "/sessions").await;
+    let sessions = assert_contract::<api::Sessions>("GET /sessions", &body);
+    assert_eq!(sessions.sessions.len(), 1);
+    assert_eq!(
+        sessions.sessions[0].client_name.as_deref(),
+        Some("contract-test")
+    );
+
+    let (_, body) = host.api(reqwest::Method::GET, "/memory/dbs").await;
+    let dbs = assert_contract::<api::Dbs>("GET /memory/dbs", &body);
+    let db = dbs
+        .dbs
+        .iter()
+        .find(|d| d.project.as_deref() == project.path().to_str())
+        .unwrap_or_else(|| panic!("the project's DB is listed: {dbs:?}"));
+    assert_eq!(db.entities, Some(1));
+    let (_, body) = host
+        .api(
+            reqwest::Method::GET,
+            &format!("/memory/dbs/{}/graph?q=shop&limit=5", db.id),
+        )
+        .await;
+    let page = assert_contract::<api::GraphPage>("GET /memory/dbs/{id}/graph", &body);
+    assert_eq!(page.entities[0].entity_type, "project");
+
+    let mut events = host
+        .client
+        .get(format!("{}/events", host.handle.manager_url()))
+        .header("authorization", host.bearer())
+        .send()
+        .await
+        .unwrap();
+    let first = sse_events(&mut events, 1).await;
+    assert_eq!(first[0].0, "status");
+    assert_contract::<api::Status>("GET /events (status)", &first[0].1);
+
+    let (code, body) = host
+        .api(reqwest::Method::POST, "/daemons/memory/stop")
+        .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let stopped = assert_contract::<api::DaemonAction>("POST /daemons/memory/stop", &body);
+    assert_eq!(stopped.target.state, api::TargetState::Stopped);
+    let changes = sse_events(&mut events, 1).await;
+    assert_eq!(changes[0].0, "change");
+    assert_contract::<api::Event>("GET /events (change)", &changes[0].1);
+
+    let (code, body) = host.api(reqwest::Method::POST, "/daemons/nope/start").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_contract::<api::ErrorBody>("POST /daemons/nope/start", &body);
+
+    let (_, body) = host.api(reqwest::Method::POST, "/config/reload").await;
+    assert_contract::<api::Reload>("POST /config/reload", &body);
+
+    let generate: Value = host
+        .client
+        .post(format!("{}/config/generate", host.handle.manager_url()))
+        .header("authorization", host.bearer())
+        .json(&json!({"client": "claude-code-project", "cwd": project.path(), "remove": true, "dry_run": true}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let report = assert_contract::<api::Generate>("POST /config/generate", &generate);
+    assert!(report.dry_run && !report.written);
+
+    let (code, body) = host.api(reqwest::Method::GET, "/daemons/memory/log").await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let log = assert_contract::<api::LogChunk>("GET /daemons/memory/log", &body);
+    assert_eq!(log.to, log.size);
+    let (code, body) = host.api(reqwest::Method::GET, "/daemons/team/log").await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_contract::<api::ErrorBody>("GET /daemons/team/log", &body);
+
+    let (code, body) = host.api(reqwest::Method::POST, "/shutdown").await;
+    assert_eq!(code, StatusCode::ACCEPTED);
+    assert_contract::<api::Shutdown>("POST /shutdown", &body);
     host.handle.shutdown().await;
 }

@@ -1,11 +1,12 @@
 //! The web UI (`ui/index.html`, `app.js`, `style.css`), embedded at compile time (see
-//! `build.rs`), who may load the page, and the token injection that lets it call the manager API.
+//! `build.rs`), and who may load the page.
 //!
-//! The page carries the bearer token, so it is served only to whoever already holds it: the tray
-//! and `mcp-session-manager status` open `/?token=<token>`, which is answered with a redirect to
-//! `/` that stores the token in an `HttpOnly`, `SameSite=Strict` cookie (so that the token leaves
-//! the address bar and the history, and a reload still works). Anyone else gets a short page
-//! saying how to open the dashboard. `app.js` and `style.css` hold no secret and stay open.
+//! The tray and `mcp-session-manager status` open `/?token=<token>`, which is answered with a
+//! redirect to `/` that stores the token in an `HttpOnly`, `SameSite=Strict` cookie (so that the
+//! token leaves the address bar and the history, and a reload still works). The page itself
+//! holds no token: its script calls the API with that cookie, which the manager's guard takes
+//! (see `security`); no script can read it. Anyone without it gets a short page saying how to
+//! open the dashboard. `app.js` and `style.css` hold no secret and stay open.
 
 use axum::http::{HeaderMap, header};
 use msm_core::Token;
@@ -22,7 +23,7 @@ pub const TOKEN_COOKIE: &str = "msm_token";
 pub enum PageAccess {
     /// `?token=` is right: store it in the cookie and send the browser to the bare path.
     SetCookieAndRedirect,
-    /// The cookie (or an `Authorization: Bearer` header) is right: the page, with the token.
+    /// The cookie (or an `Authorization: Bearer` header) is right: the page.
     Page,
     /// `?token=` is there but wrong.
     WrongToken,
@@ -61,7 +62,10 @@ pub fn token_cookie(token: &Token) -> String {
 
 /// Every value of cookie `name` in the request's `Cookie` headers (a header that is not text
 /// is skipped).
-fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Item = &'a str> {
+pub(crate) fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -71,19 +75,6 @@ fn cookie_values<'a>(headers: &'a HeaderMap, name: &'a str) -> impl Iterator<Ite
             let (key, value) = pair.trim().split_once('=')?;
             (key.trim() == name).then(|| value.trim().trim_matches('"'))
         })
-}
-
-/// `page` with `<meta name="msm-token" content="...">` at the start of its `<head>` (or at the
-/// very start when it has none). The token is hex, so it needs no escaping.
-pub fn with_token(page: &str, token: &str) -> String {
-    let meta = format!("<meta name=\"msm-token\" content=\"{token}\">");
-    match page.find("<head>") {
-        Some(at) => {
-            let split = at + "<head>".len();
-            format!("{}\n{meta}{}", &page[..split], &page[split..])
-        }
-        None => format!("{meta}\n{page}"),
-    }
 }
 
 /// The page for a request without the token: how to open the dashboard (it names no secret).
@@ -129,18 +120,6 @@ li {{ margin: 0.5rem 0; }}
 mod tests {
     use super::*;
     use axum::http::HeaderValue;
-
-    #[test]
-    fn token_goes_into_head() {
-        assert_eq!(
-            with_token("<html><head><title>x</title></head></html>", "ab12"),
-            "<html><head>\n<meta name=\"msm-token\" content=\"ab12\"><title>x</title></head></html>"
-        );
-        assert_eq!(
-            with_token("<p>bare</p>", "ab12"),
-            "<meta name=\"msm-token\" content=\"ab12\">\n<p>bare</p>"
-        );
-    }
 
     #[test]
     fn page_access_needs_the_token_in_the_query_the_cookie_or_the_header() {

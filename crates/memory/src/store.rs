@@ -515,14 +515,35 @@ impl MemoryStore {
         limit: usize,
     ) -> Result<GraphPage, StoreError> {
         self.read(|tx| {
-            let matching = search_entities(tx, &self.trigrams, query)?;
-            let total = matching.len();
-            let entities: Vec<Entity> = matching
-                .into_iter()
-                .skip(offset)
-                .take(limit)
-                .map(|(_, e)| e)
-                .collect();
+            // Only the page's entities are loaded: the ids are paged in SQL (browsing) or
+            // after the index filter (a search), never every entity of a big graph.
+            let key = search_key(query);
+            let (entities, total) = if key.is_empty() {
+                let total: i64 =
+                    tx.query_row("SELECT COUNT(*) FROM mem_entities", [], |r| r.get(0))?;
+                let ids: Vec<i64> = tx
+                    .prepare_cached("SELECT id FROM mem_entities ORDER BY id LIMIT ?1 OFFSET ?2")?
+                    .query_map([limit as i64, offset as i64], |r| r.get(0))?
+                    .collect::<Result<_, _>>()?;
+                let page = load_entities(tx, &ids)?;
+                (page.into_iter().map(|(_, e)| e).collect(), total as usize)
+            } else if !key.contains('\n') {
+                let ids = matching_ids(tx, &self.trigrams, &key)?;
+                let total = ids.len();
+                let page: Vec<i64> = ids.into_iter().skip(offset).take(limit).collect();
+                let page = load_entities(tx, &page)?;
+                (page.into_iter().map(|(_, e)| e).collect(), total)
+            } else {
+                let matching = search_entities(tx, &self.trigrams, query)?;
+                let total = matching.len();
+                let page: Vec<Entity> = matching
+                    .into_iter()
+                    .skip(offset)
+                    .take(limit)
+                    .map(|(_, e)| e)
+                    .collect();
+                (page, total)
+            };
             let relations = relations_touching(tx, &entities)?;
             Ok(GraphPage {
                 entities,
@@ -717,6 +738,30 @@ fn search_entities(
             .collect::<Result<_, _>>()?;
         return load_entities(tx, &ids);
     }
+    let key_spans_fields = key.contains('\n');
+    let ids = matching_ids(tx, trigrams, &key)?;
+    let mut found = load_entities(tx, &ids)?;
+    if key_spans_fields {
+        found.retain(|(_, entity)| {
+            search_key(&entity.name).contains(&key)
+                || search_key(&entity.entity_type).contains(&key)
+                || entity
+                    .observations
+                    .iter()
+                    .any(|o| search_key(o).contains(&key))
+        });
+    }
+    Ok(found)
+}
+
+/// The ids, in insertion order, of the entities whose search document holds `key` (a
+/// non-empty search key): exact for a key without a line break, a superset otherwise.
+fn matching_ids(
+    tx: &Transaction<'_>,
+    trigrams: &TrigramStats,
+    key: &str,
+) -> Result<Vec<i64>, StoreError> {
+    let key = key.to_owned();
     let candidates: Vec<(i64, String)> =
         if let Some(ids) = search_index::digit_candidates(tx, &key)? {
             let mut doc = tx.prepare_cached("SELECT doc FROM mem_search WHERE rowid = ?1")?;
@@ -737,24 +782,11 @@ fn search_entities(
             .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?
         };
-    let key_spans_fields = key.contains('\n');
-    let ids: Vec<i64> = candidates
+    Ok(candidates
         .into_iter()
         .filter(|(_, doc)| doc.contains(&key))
         .map(|(id, _)| id)
-        .collect();
-    let mut found = load_entities(tx, &ids)?;
-    if key_spans_fields {
-        found.retain(|(_, entity)| {
-            search_key(&entity.name).contains(&key)
-                || search_key(&entity.entity_type).contains(&key)
-                || entity
-                    .observations
-                    .iter()
-                    .any(|o| search_key(o).contains(&key))
-        });
-    }
-    Ok(found)
+        .collect())
 }
 
 /// The relations with at least one endpoint among `entities`' names, in insertion order.

@@ -5,7 +5,10 @@
 // Commands: goto {url}, wait {selector, text?, state?, timeout?}, click {selector},
 // fill {selector, value}, press {selector, key}, text {selector}, texts {selector},
 // count {selector}, eval {expression}, screenshot {path, full_page?}, color_scheme {scheme},
-// console {} (messages and page errors seen so far), close {}.
+// console {} (messages and page errors seen so far), route {answers: [{path, status, body}]}
+// (answers same-origin requests to exactly these paths, query ignored, with JSON: the UI
+// fixture tests), axe {} (axe-core's WCAG 2 A/AA rules on the page as it is now: the
+// violations, each with its impact and the elements), close {}. Dialogs (window.confirm) are accepted.
 "use strict";
 
 const path = require("path");
@@ -37,6 +40,7 @@ async function main() {
   const consoleMessages = [];
   page.on("console", (msg) => consoleMessages.push(`${msg.type()}: ${msg.text()}`));
   page.on("pageerror", (err) => consoleMessages.push(`pageerror: ${err.message}`));
+  page.on("dialog", (dialog) => dialog.accept().catch(() => {}));
 
   const commands = {
     async goto({ url }) {
@@ -79,6 +83,28 @@ async function main() {
     async color_scheme({ scheme }) {
       await page.emulateMedia({ colorScheme: scheme });
       return scheme;
+    },
+    async route({ answers }) {
+      const byPath = new Map(answers.map((a) => [a.path, a]));
+      await page.route((url) => byPath.has(url.pathname), (route) => {
+        const answer = byPath.get(new URL(route.request().url()).pathname);
+        return route.fulfill({ status: answer.status, contentType: "application/json", body: JSON.stringify(answer.body) });
+      });
+      return answers.length;
+    },
+    async axe() {
+      if (!(await page.evaluate(() => typeof window.axe !== "undefined"))) {
+        // Evaluated over the DevTools protocol: the page's CSP (rightly) refuses a script tag.
+        const source = require("fs").readFileSync(path.join(peers, "axe-core", "axe.min.js"), "utf8");
+        await page.evaluate(`${source}\n;true`);
+      }
+      const result = await page.evaluate(() => window.axe.run(document, {
+        runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"] },
+      }));
+      return result.violations.map((v) => ({
+        id: v.id, impact: v.impact, help: v.help,
+        nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+      }));
     },
     async console() {
       return consoleMessages.slice();
