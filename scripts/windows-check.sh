@@ -41,7 +41,7 @@ build_c() { # build_c OUTPUT SOURCE FLAGS...
 }
 build_c bcryptprimitives.dll bcryptprimitives.c -shared -ladvapi32
 build_c job-launcher.exe job-launcher.c -municode
-build_c ctrl-event.exe ctrl-event.c
+build_c ctrl-event.exe ctrl-event.c -municode
 build_c tiny-mcp.exe tiny-mcp.c
 
 # Clippy sees the cfg(windows) code only when it compiles for Windows.

@@ -1,6 +1,7 @@
 /* Test harness: runs a command on this console, and sends CTRL_C_EVENT or CTRL_BREAK_EVENT to
  * the whole console (as a user pressing the keys in a terminal does) each time the test writes
- * `c` or `break` into TRIGGER_FILE; it deletes the file, then writes TRIGGER_FILE.sent. Exits
+ * `c` or `break` into TRIGGER_FILE; it deletes the file, then writes TRIGGER_FILE.sent (`ok
+ * received` once its own handler saw the event too, else `ok not-received` or `error N`). Exits
  * with the command's exit code. Stdio is inherited.
  * Usage: ctrl-event.exe TRIGGER_FILE PROGRAM [ARGS...] */
 #include <windows.h>
@@ -8,9 +9,14 @@
 #include <string.h>
 #include <wchar.h>
 
+static volatile LONG received = 0;
+
+/* The helper itself gets the event too (it shares the console): it counts it, so the test
+ * knows the event was delivered, and stays up. */
 static BOOL WINAPI ignore_all(DWORD event) {
     (void)event;
-    return TRUE; /* the helper itself stays up */
+    InterlockedIncrement(&received);
+    return TRUE;
 }
 
 /* The command line after the first `skip` arguments, as we were given it. */
@@ -40,10 +46,12 @@ int wmain(int argc, wchar_t **argv) {
     HANDLE in = GetStdHandle(STD_INPUT_HANDLE);
     HANDLE out = GetStdHandle(STD_OUTPUT_HANDLE);
     HANDLE err = GetStdHandle(STD_ERROR_HANDLE);
-    if (GetConsoleCP() == 0 && !AllocConsole()) {
+    /* A console of our own for the command and us (whatever we were started with). */
+    FreeConsole();
+    if (!AllocConsole())
         fwprintf(stderr, L"ctrl-event: AllocConsole: error %lu\n", GetLastError());
-        return 3;
-    }
+    fwprintf(stderr, L"ctrl-event: console code page %u\n", GetConsoleCP());
+    fflush(stderr);
     SetConsoleCtrlHandler(ignore_all, TRUE);
     STARTUPINFOW si;
     PROCESS_INFORMATION pi;
@@ -65,11 +73,19 @@ int wmain(int argc, wchar_t **argv) {
         fclose(f);
         DeleteFileW(trigger);
         DWORD event = strncmp(what, "break", 5) == 0 ? CTRL_BREAK_EVENT : CTRL_C_EVENT;
+        LONG before = received;
         BOOL ok = GenerateConsoleCtrlEvent(event, 0);
-        FILE *done = _wfopen(sent, L"wb");
+        DWORD error = GetLastError();
+        for (int i = 0; ok && received == before && i < 250; i++) Sleep(20);
+        /* Written aside, then renamed: the test never reads a half-written file. */
+        wchar_t partial[MAX_PATH + 16];
+        swprintf(partial, MAX_PATH + 16, L"%ls.partial", sent);
+        FILE *done = _wfopen(partial, L"wb");
         if (done) {
-            fprintf(done, ok ? "ok\n" : "error %lu\n", GetLastError());
+            if (!ok) fprintf(done, "error %lu\n", error);
+            else fprintf(done, received != before ? "ok received\n" : "ok not-received\n");
             fclose(done);
+            MoveFileExW(partial, sent, MOVEFILE_REPLACE_EXISTING);
         }
     }
     DWORD code = 0;

@@ -1,5 +1,5 @@
 /* Test harness: a tiny stdio MCP server for Windows (node is not there under Wine). It prints
- * its pid and arguments to stderr, then answers
+ * its pid and arguments to stderr (and with `--linger` stays after stdin ends), then answers
  * initialize, ping, tools/list and tools/call of one tool, `echo`, one JSON-RPC message a line.
  * The JSON handling is just enough for well-formed requests from our own host. */
 #include <stdio.h>
@@ -34,7 +34,11 @@ int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IOFBF, 1 << 16);
     fprintf(stderr, "tiny-mcp: pid %lu\n", GetCurrentProcessId());
     /* One line per argument, bracketed, so a test can check what arrived through cmd.exe. */
-    for (int i = 1; i < argc; i++) fprintf(stderr, "tiny-mcp: arg [%s]\n", argv[i]);
+    int linger = 0;
+    for (int i = 1; i < argc; i++) {
+        fprintf(stderr, "tiny-mcp: arg [%s]\n", argv[i]);
+        if (strcmp(argv[i], "--linger") == 0) linger = 1;
+    }
     fflush(stderr);
     while (fgets(line, sizeof line, stdin)) {
         if (!raw_value(line, "method", method, sizeof method)) continue;
@@ -64,6 +68,12 @@ int main(int argc, char **argv) {
                    id);
         }
         fflush(stdout);
+    }
+    /* `--linger`: outlive stdin's end, as servers that ignore EOF do; only a job ends us. */
+    if (linger) {
+        fprintf(stderr, "tiny-mcp: stdin closed; lingering\n");
+        fflush(stderr);
+        Sleep(INFINITE);
     }
     return 0;
 }
