@@ -9,9 +9,9 @@
 # plain `cargo build` of the workspace must not depend on a release build of the proxy.
 #
 # Windows (an NSIS `-setup.exe`; an `.msi` needs WiX, which runs on Windows only): the Tauri
-# CLI bundles for Windows on a Windows machine. This script cannot build it here (Linux): the
-# tray app's WebView2 tree is not built with MinGW (see scripts/windows-check.sh), and Tauri's
-# Windows bundler needs the MSVC target. On Windows, with Rust (MSVC toolchain) and Node.js:
+# CLI bundles for Windows on a Windows machine, with the MSVC target. This script cannot build
+# it here (Linux has neither NSIS's Windows toolchain setup nor the MSVC libraries; our MinGW
+# cross-build, scripts/windows-check.sh, is for testing). On Windows, with Rust (MSVC) and Node.js:
 #   rustup target add x86_64-pc-windows-msvc
 #   cargo build --release -p msm-proxy --bin mcp-session-proxy
 #   mkdir binaries
