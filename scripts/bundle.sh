@@ -7,6 +7,25 @@
 # The sidecar is declared here, not in tauri.conf.json: Tauri requires the file
 # `binaries/mcp-session-proxy-<target triple>` to exist whenever the app crate is built, and a
 # plain `cargo build` of the workspace must not depend on a release build of the proxy.
+#
+# Windows (an NSIS `-setup.exe`; an `.msi` needs WiX, which runs on Windows only): the Tauri
+# CLI bundles for Windows on a Windows machine, with the MSVC target. This script cannot build
+# it here (Linux has neither NSIS's Windows toolchain setup nor the MSVC libraries; our MinGW
+# cross-build, scripts/windows-check.sh, is for testing). On Windows, with Rust (MSVC) and Node.js:
+#   rustup target add x86_64-pc-windows-msvc
+#   cargo build --release -p msm-proxy --bin mcp-session-proxy
+#   mkdir binaries
+#   copy target\release\mcp-session-proxy.exe binaries\mcp-session-proxy-x86_64-pc-windows-msvc.exe
+#   npx --yes @tauri-apps/cli@2.11.5 build --bundles nsis --config "{\"bundle\": {\"externalBin\": [\"binaries/mcp-session-proxy\"]}}"
+# (or this script from Git Bash: `BUNDLES=nsis ./scripts/bundle.sh`). From Linux, cargo-xwin
+# (`cargo install cargo-xwin`, which downloads the MSVC CRT and Windows SDK) and NSIS
+# (`apt-get install nsis`) let the same CLI cross-build it:
+#   npx --yes @tauri-apps/cli@2.11.5 build --runner cargo-xwin --target x86_64-pc-windows-msvc \
+#     --bundles nsis --config '{"bundle": {"externalBin": ["binaries/mcp-session-proxy"]}}'
+# with binaries/mcp-session-proxy-x86_64-pc-windows-msvc.exe built first by
+# `cargo xwin build --release --target x86_64-pc-windows-msvc -p msm-proxy`. The Wine test
+# harness (target/x86_64-pc-windows-gnu/wine-harness, bcryptprimitives.dll among it) is never
+# part of a package.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

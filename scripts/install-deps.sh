@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building and testing need on a fresh Debian/Ubuntu machine (run as root):
-# the system libraries of Tauri/WebKit, Chromium and Xvfb for UI tests, and the pinned
+# the system libraries of Tauri/WebKit, Chromium and Xvfb for UI tests, MinGW, Wine and the
+# Windows Rust target for the Windows tests, and the pinned
 # third-party MCP peers (npm + PyPI) into ignored folders under tests/peers/.
 # Idempotent: each step is skipped when already done.
 # `--build-only`: only what building and running the app needs (no test peers, no browser).
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 BUILD_ONLY=0; [ "${1:-}" = "--build-only" ] && BUILD_ONLY=1
 APT_PACKAGES=(build-essential pkg-config libssl-dev libgtk-3-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev libxdo-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev)
-((BUILD_ONLY)) || APT_PACKAGES+=(sqlite3 chromium xvfb xauth dbus-x11 imagemagick python3-gi)
+((BUILD_ONLY)) || APT_PACKAGES+=(sqlite3 chromium xvfb xauth dbus-x11 imagemagick python3-gi
+  gcc-mingw-w64-x86-64 wine wine64)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -33,6 +35,12 @@ command -v cargo >/dev/null || { echo "install-deps: Rust (cargo, via rustup) is
 if ! command -v cargo-machete >/dev/null; then
   echo "install-deps: cargo install cargo-machete" >&2
   cargo install cargo-machete --locked --quiet
+fi
+# Windows binaries, cross-built with MinGW and run under Wine by the tests (windows-check.sh).
+WIN_TARGET=x86_64-pc-windows-gnu
+if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "$WIN_TARGET"; then
+  echo "install-deps: rustup target add $WIN_TARGET" >&2
+  rustup target add "$WIN_TARGET" >/dev/null
 fi
 command -v node >/dev/null || { echo "install-deps: node (>= 20) and npm are required" >&2; exit 1; }
 command -v python3 >/dev/null || { echo "install-deps: python3 (>= 3.10) is required" >&2; exit 1; }

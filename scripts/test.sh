@@ -20,6 +20,7 @@ echo "== cargo build" >&2
 cargo build --workspace --all-targets
 echo "== cargo test" >&2
 cargo test --workspace
+./scripts/windows-check.sh
 echo "== end-to-end tests" >&2
 MSM_BIN_DIR="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug" \
   tests/peers/.venv/bin/python -m pytest tests/e2e -q -x --durations=10 "$@"

@@ -82,10 +82,18 @@ impl StateDir {
     }
 }
 
-/// The user's home directory: `$HOME` first (tests set it), then the platform's answer.
+/// The user's home directory: `$HOME` first (tests set it; Git Bash and MSYS set it on
+/// Windows), then `%USERPROFILE%` on Windows (where client-config looks too), then the
+/// platform's answer.
 pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME")
         .filter(|v| !v.is_empty())
+        .or_else(|| {
+            cfg!(windows)
+                .then(|| std::env::var_os("USERPROFILE"))
+                .flatten()
+                .filter(|v| !v.is_empty())
+        })
         .map(PathBuf::from)
         .or_else(|| directories::BaseDirs::new().map(|d| d.home_dir().to_path_buf()))
 }

@@ -32,6 +32,10 @@ use msm_core::{TargetConfig, TargetKind, Transport};
 
 use crate::TargetState;
 
+pub mod windows_command;
+#[cfg(windows)]
+mod windows_job;
+
 /// How long a stopped child gets between SIGTERM and SIGKILL.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
 
@@ -209,6 +213,9 @@ pub enum StartError {
     },
     #[error("http client: {0}")]
     HttpClient(reqwest::Error),
+    /// A Windows-only step (command resolution, the child's job object).
+    #[error("{0}")]
+    Windows(String),
     #[error("not answering MCP on 127.0.0.1:{port} after {secs}s ({last})")]
     NotAnswering {
         port: u16,
@@ -552,12 +559,15 @@ impl Runner {
             terminate(&mut child, self.spec.stop_grace).await;
         }
         *self.current_pid.lock() = None;
+        #[cfg(windows)]
+        if let Some(pid) = pid {
+            windows_job::release(pid);
+        }
         ended
     }
 
     async fn spawn_child(&mut self) -> Result<Child, StartError> {
         let spec = &self.spec;
-        let program = resolve_program(&spec.command);
         let log_error = |source| StartError::Log {
             path: spec.log_path.clone(),
             source,
@@ -581,9 +591,8 @@ impl Runner {
             }
             None => (spec.args.clone(), spec.env.clone()),
         };
-        let mut command = Command::new(&program);
+        let mut command = program_command(&spec.command, &args).map_err(StartError::Windows)?;
         command
-            .args(&args)
             .envs(&env)
             .stderr(Stdio::from(stderr))
             .kill_on_drop(true);
@@ -615,15 +624,17 @@ impl Runner {
                 });
             }
         }
-        #[cfg(windows)]
-        {
-            // CREATE_NEW_PROCESS_GROUP: Ctrl-C in the host's console does not reach the child.
-            command.creation_flags(0x0000_0200);
-        }
         let mut child = command.spawn().map_err(|source| StartError::Spawn {
             command: spec.command.clone(),
             source,
         })?;
+        #[cfg(windows)]
+        if let Some(pid) = child.id()
+            && let Err(e) = windows_job::adopt(pid)
+        {
+            let _ = child.start_kill();
+            return Err(StartError::Windows(e));
+        }
         self.spawns += 1;
         if let ChildIo::Piped(sender) = &self.io
             && let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take())
@@ -714,9 +725,29 @@ fn signal_group(pid: u32, signal: Signal) {
         };
         let _ = killpg(nix::unistd::Pid::from_raw(pid as i32), sig);
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
+    match signal {
+        Signal::Term => {
+            windows_job::ctrl_break(pid);
+        }
+        Signal::Kill => {
+            windows_job::terminate(pid);
+        }
+    }
+}
+
+/// `command args` as the OS starts it: on Windows resolved through PATH and PATHEXT, batch
+/// files through `cmd.exe`, created suspended until it is in its job (`windows_job`).
+fn program_command(command: &str, args: &[String]) -> Result<Command, String> {
+    #[cfg(windows)]
     {
-        let _ = (pid, signal);
+        windows_job::command(command, args)
+    }
+    #[cfg(not(windows))]
+    {
+        let mut cmd = Command::new(command);
+        cmd.args(args);
+        Ok(cmd)
     }
 }
 
@@ -726,8 +757,12 @@ async fn terminate(child: &mut Child, grace: Duration) {
         return;
     };
     signal_group(pid, Signal::Term);
-    #[cfg(not(unix))]
-    let _ = child.start_kill();
+    // Without a shared console no Ctrl-Break arrives, so there is nothing to wait for.
+    #[cfg(windows)]
+    if !windows_job::ctrl_break_possible() {
+        signal_group(pid, Signal::Kill);
+        let _ = child.start_kill();
+    }
     if tokio::time::timeout(grace, child.wait()).await.is_err() {
         signal_group(pid, Signal::Kill);
         let _ = child.kill().await;
@@ -737,46 +772,19 @@ async fn terminate(child: &mut Child, grace: Duration) {
 }
 
 /// The program to run for `command`. On Windows, `npx`, `uvx` and other bare names resolve
-/// through PATH and PATHEXT to their `.cmd`/`.exe` (CreateProcess does not look for `.cmd`).
+/// through PATH and PATHEXT to their `.cmd`/`.exe` (CreateProcess does not look for `.cmd`);
+/// see [`windows_command`].
 pub fn resolve_program(command: &str) -> PathBuf {
     if cfg!(windows) {
         let path = std::env::var_os("PATH").unwrap_or_default();
-        let pathext = std::env::var("PATHEXT").unwrap_or_else(|_| ".COM;.EXE;.BAT;.CMD".into());
+        let pathext =
+            std::env::var("PATHEXT").unwrap_or_else(|_| windows_command::DEFAULT_PATHEXT.into());
         let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        resolve_windows_program(command, &dirs, &pathext, |p| p.is_file())
+        windows_command::resolve(command, &dirs, &pathext, |p| p.is_file())
             .unwrap_or_else(|| PathBuf::from(command))
     } else {
         PathBuf::from(command)
     }
-}
-
-/// Windows lookup of a bare program name: each PATH directory, each PATHEXT extension.
-/// A name with a directory part or an extension is left as it is.
-pub fn resolve_windows_program(
-    command: &str,
-    path_dirs: &[PathBuf],
-    pathext: &str,
-    exists: impl Fn(&Path) -> bool,
-) -> Option<PathBuf> {
-    let has_dir = command.contains('/') || command.contains('\\');
-    let has_ext = Path::new(command).extension().is_some();
-    if has_dir || has_ext {
-        return None;
-    }
-    let exts: Vec<&str> = pathext
-        .split(';')
-        .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .collect();
-    for dir in path_dirs {
-        for ext in &exts {
-            let candidate = dir.join(format!("{command}{}", ext.to_ascii_lowercase()));
-            if exists(&candidate) {
-                return Some(candidate);
-            }
-        }
-    }
-    None
 }
 
 /// Waits until an HTTP child answers MCP on its port (or returns at once for `Spawned`).

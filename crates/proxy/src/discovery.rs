@@ -468,7 +468,24 @@ impl Daemon<'_> {
             .stderr(stderr);
         detach(&mut command);
         tracing::info!(binary = %binary.display(), target = %self.target.name, "starting the daemon");
-        command.spawn().map_err(|e| failed(e.to_string()))
+        let spawned = command.spawn();
+        #[cfg(windows)]
+        let spawned = match spawned {
+            Err(e) if e.raw_os_error() == Some(windows::ERROR_ACCESS_DENIED) => {
+                // The manager was asked first and did not answer; a daemon inside the job is
+                // better than none, but it ends with this window.
+                tracing::warn!(
+                    "our job object forbids CREATE_BREAKAWAY_FROM_JOB (its launcher set no \
+                     JOB_OBJECT_LIMIT_BREAKAWAY_OK) and no manager answered: starting the \
+                     daemon inside the job, so it ends when the launcher closes it; start \
+                     the tray app or `mcp-session-manager daemon` to keep the servers up"
+                );
+                windows::set_flags(&mut command, false);
+                command.spawn()
+            }
+            other => other,
+        };
+        spawned.map_err(|e| failed(e.to_string()))
     }
 }
 
@@ -507,10 +524,45 @@ fn detach(command: &mut std::process::Command) {
         }
     }
     #[cfg(windows)]
-    {
-        use std::os::windows::process::CommandExt;
-        const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
-        const DETACHED_PROCESS: u32 = 0x0000_0008;
-        command.creation_flags(CREATE_NEW_PROCESS_GROUP | DETACHED_PROCESS);
+    windows::set_flags(command, true);
+}
+
+/// The daemon's creation on Windows.
+#[cfg(windows)]
+mod windows {
+    use std::os::windows::process::CommandExt;
+
+    use windows_sys::Win32::Foundation::{HANDLE_FLAG_INHERIT, SetHandleInformation};
+    use windows_sys::Win32::System::Console::{
+        GetStdHandle, STD_ERROR_HANDLE, STD_INPUT_HANDLE, STD_OUTPUT_HANDLE,
+    };
+    use windows_sys::Win32::System::Threading::{
+        CREATE_BREAKAWAY_FROM_JOB, CREATE_NEW_PROCESS_GROUP, CREATE_NO_WINDOW, DETACHED_PROCESS,
+    };
+
+    pub const ERROR_ACCESS_DENIED: i32 = 5;
+
+    /// Its own process group (no Ctrl-C from our console), no console (`CREATE_NO_WINDOW`
+    /// too, so that no window flashes should `DETACHED_PROCESS` be dropped), and out of our
+    /// job when `breakaway`: launchers run us in a kill-on-close job, and the daemon must
+    /// outlive the window that happened to start it.
+    pub fn set_flags(command: &mut std::process::Command, breakaway: bool) {
+        let mut flags = CREATE_NEW_PROCESS_GROUP | DETACHED_PROCESS | CREATE_NO_WINDOW;
+        if breakaway {
+            flags |= CREATE_BREAKAWAY_FROM_JOB;
+        }
+        command.creation_flags(flags);
+        // CreateProcess hands every inheritable handle to the child: our stdin/stdout pipes
+        // would stay open in the daemon, and the client would never see our end.
+        for std_handle in [STD_INPUT_HANDLE, STD_OUTPUT_HANDLE, STD_ERROR_HANDLE] {
+            // SAFETY: GetStdHandle returns a handle of ours or null; clearing a flag on it
+            // changes nothing else.
+            unsafe {
+                let handle = GetStdHandle(std_handle);
+                if !handle.is_null() {
+                    SetHandleInformation(handle, HANDLE_FLAG_INHERIT, 0);
+                }
+            }
+        }
     }
 }

@@ -12,6 +12,24 @@ pub fn ignore_interrupt() {
             eprintln!("mcp-session-proxy: cannot ignore SIGINT: {e}");
         }
     }
+    #[cfg(windows)]
+    {
+        use windows_sys::Win32::System::Console::{
+            CTRL_BREAK_EVENT, CTRL_C_EVENT, SetConsoleCtrlHandler,
+        };
+        /// Swallows Ctrl-C and Ctrl-Break until `Shutdown`'s listeners take over (handlers run
+        /// last-registered first); console close and logoff go on to the default handler.
+        unsafe extern "system" fn swallow(event: u32) -> i32 {
+            i32::from(event == CTRL_C_EVENT || event == CTRL_BREAK_EVENT)
+        }
+        // SAFETY: the handler is a plain function that touches no state.
+        if unsafe { SetConsoleCtrlHandler(Some(swallow), 1) } == 0 {
+            eprintln!(
+                "mcp-session-proxy: cannot ignore Ctrl-C: {}",
+                std::io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 /// The termination signals, counted: the first asks for a clean end, a second for an end now.

@@ -266,32 +266,6 @@ async fn piped_children_hand_their_pipes_over_on_every_spawn() {
     child.stop().await;
 }
 
-#[test]
-fn windows_program_resolution() {
-    let dirs = vec![PathBuf::from("C:/node"), PathBuf::from("C:/py")];
-    let exists = |p: &Path| {
-        ["C:/node/npx.cmd", "C:/py/uvx.exe", "C:/node/node.exe"]
-            .iter()
-            .any(|e| Path::new(e) == p)
-    };
-    let pathext = ".COM;.EXE;.BAT;.CMD";
-    let cases: &[(&str, Option<&str>)] = &[
-        ("npx", Some("C:/node/npx.cmd")),
-        ("uvx", Some("C:/py/uvx.exe")),
-        ("node", Some("C:/node/node.exe")),
-        ("npx.cmd", None),
-        ("C:/tools/npx", None),
-        ("missing", None),
-    ];
-    for (command, expected) in cases {
-        assert_eq!(
-            resolve_windows_program(command, &dirs, pathext, exists),
-            expected.map(PathBuf::from),
-            "{command}"
-        );
-    }
-}
-
 pub(crate) fn peers_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/peers")
 }
