@@ -53,7 +53,10 @@ pub fn xembed_tray_manager() -> Result<bool, String> {
             return Err("no X display to look for an XEmbed tray on".into());
         }
         let screen = (xlib.XDefaultScreen)(display);
-        let name = CString::new(format!("_NET_SYSTEM_TRAY_S{screen}")).expect("no NUL");
+        let Ok(name) = CString::new(format!("_NET_SYSTEM_TRAY_S{screen}")) else {
+            (xlib.XCloseDisplay)(display);
+            return Err("the tray selection's name has a NUL".into());
+        };
         let atom = (xlib.XInternAtom)(display, name.as_ptr(), x11_dl::xlib::False);
         let owner = (xlib.XGetSelectionOwner)(display, atom);
         (xlib.XCloseDisplay)(display);
