@@ -6,7 +6,6 @@
 //! Every API error is an `AppError`, answered as `{"error": "..."}` with a fitting status.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -18,14 +17,15 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 
-use crate::host::{HostInner, TargetError};
+use crate::control::HostRef;
 use crate::security;
+use crate::status::TargetError;
 
 /// Paths the guard lets through without the bearer token: health, the UI's static files, and
 /// the UI's page, whose handler checks the token itself (`?token=` or the cookie).
 pub const OPEN_PATHS: &[&str] = &["/health", "/", "/index.html", "/app.js", "/style.css"];
 
-type AppState = Arc<HostInner>;
+type AppState = HostRef;
 
 /// The one error type of the manager API.
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ impl From<crate::MemoryApiError> for AppError {
 
 /// The whole manager router, guarded.
 pub(crate) fn router(host: AppState) -> Router {
-    let guard = host.guard_manager.clone();
+    let guard = host.guard();
     Router::new()
         .merge(ui_routes())
         .merge(status_routes())
@@ -137,7 +137,7 @@ async fn status_get(State(host): State<AppState>) -> impl IntoResponse {
 }
 
 async fn sessions_list(State(host): State<AppState>) -> impl IntoResponse {
-    Json(serde_json::json!({ "sessions": host.sessions.list() }))
+    Json(serde_json::json!({ "sessions": host.sessions().list() }))
 }
 
 async fn daemon_action(
@@ -172,7 +172,7 @@ async fn daemon_action(
 
 async fn shutdown_post(State(host): State<AppState>) -> impl IntoResponse {
     tracing::info!("shutdown requested through the manager API");
-    host.shutdown_requested.cancel();
+    host.request_shutdown();
     (
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "status": "shutting down", "pid": std::process::id() })),
@@ -327,11 +327,11 @@ async fn ui_index(
             ),
         ),
     ];
-    match crate::ui::page_access(query_token, &headers, &host.token) {
+    match crate::ui::page_access(query_token, &headers, host.token()) {
         crate::ui::PageAccess::SetCookieAndRedirect => {
             tracing::info!("web UI: token link accepted, swapped for the cookie");
             #[expect(clippy::expect_used, reason = "a hex token is a valid header value")]
-            let cookie = HeaderValue::from_str(&crate::ui::token_cookie(&host.token))
+            let cookie = HeaderValue::from_str(&crate::ui::token_cookie(host.token()))
                 .expect("a hex token is a valid header value");
             let location = if uri.path() == "/index.html" {
                 "/index.html"
@@ -350,7 +350,7 @@ async fn ui_index(
         }
         crate::ui::PageAccess::Page => {
             tracing::info!("web UI: page served");
-            let page = crate::ui::with_token(crate::ui::INDEX_HTML, host.token.as_str());
+            let page = crate::ui::with_token(crate::ui::INDEX_HTML, host.token().as_str());
             (private, Html(page)).into_response()
         }
         access @ (crate::ui::PageAccess::WrongToken | crate::ui::PageAccess::NoToken) => {

@@ -88,7 +88,7 @@ fn db_json(db: &DbInfo) -> Value {
         "entities": counts.map(|c| c.entities),
         "relations": counts.map(|c| c.relations),
         "observations": counts.map(|c| c.observations),
-        "last_write": db.last_write.map(|t| crate::host::rfc3339(time::OffsetDateTime::from(t))),
+        "last_write": db.last_write.map(|t| crate::status::rfc3339(time::OffsetDateTime::from(t))),
         "error": db.error,
     })
 }

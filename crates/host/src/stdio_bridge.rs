@@ -60,7 +60,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use msm_core::{ShareMode, TargetConfig, headers};
 
-use crate::TargetState;
+use crate::status::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
 pub use stateless::STATELESS_PROTOCOL_VERSION;
 use upstream::{

@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use msm_core::{TargetConfig, TargetKind, Transport};
 
-use crate::TargetState;
+use crate::status::TargetState;
 
 /// How long a stopped child gets between SIGTERM and SIGKILL.
 pub const DEFAULT_STOP_GRACE: Duration = Duration::from_secs(5);
@@ -673,7 +673,7 @@ fn open_log(path: &Path, command: &str, args: &[String]) -> std::io::Result<std:
     writeln!(
         file,
         "--- {} starting `{command}` {args:?} ---",
-        crate::host::now_rfc3339()
+        crate::status::now_rfc3339()
     )?;
     Ok(file)
 }
