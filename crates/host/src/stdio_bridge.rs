@@ -374,8 +374,28 @@ impl StdioBridge {
         match result {
             Ok(result) => {
                 let session: SessionId = Arc::from(uuid::Uuid::new_v4().simple().to_string());
-                upstream.add_session(session.clone());
-                self.sessions.lock().insert(session.clone(), upstream);
+                {
+                    // `stop` may have drained the map while the child initialized: checked
+                    // under the lock `stop` drains with, so no session outlives the bridge.
+                    let mut sessions = self.sessions.lock();
+                    if !self.stopped.load(Ordering::SeqCst) {
+                        upstream.add_session(session.clone());
+                        sessions.insert(session.clone(), upstream.clone());
+                    } else {
+                        drop(sessions);
+                        if self.shared.is_none() {
+                            upstream.stop().await;
+                        }
+                        return Err(error_response(
+                            &id,
+                            INTERNAL_ERROR,
+                            &UpstreamError::Stopped {
+                                name: self.spec.name.clone(),
+                            }
+                            .to_string(),
+                        ));
+                    }
+                }
                 Ok((
                     session,
                     json!({"jsonrpc": "2.0", "id": id, "result": result}),
