@@ -215,7 +215,9 @@ async fn events_stream(
 }
 
 async fn memory_dbs_list(State(host): State<AppState>) -> Result<impl IntoResponse, AppError> {
-    let dbs = host.memory().list_dbs()?;
+    // SQLite (opening, migrating, full-text queries) blocks: off the async workers.
+    let memory = host.memory().clone();
+    let dbs = blocking(move || memory.list_dbs()).await??;
     Ok(Json(serde_json::json!({ "dbs": dbs })))
 }
 
@@ -236,13 +238,26 @@ async fn memory_db_graph(
     Query(query): Query<GraphQuery>,
 ) -> Result<impl IntoResponse, AppError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-    let page = host.memory().graph_page(
-        &id,
-        query.q.as_deref().unwrap_or(""),
-        query.offset.unwrap_or(0),
-        limit,
-    )?;
+    let memory = host.memory().clone();
+    let page = blocking(move || {
+        memory.graph_page(
+            &id,
+            query.q.as_deref().unwrap_or(""),
+            query.offset.unwrap_or(0),
+            limit,
+        )
+    })
+    .await??;
     Ok(Json(page))
+}
+
+/// Runs SQLite work on the blocking pool; a panic there is an internal error, not a crash.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(format!("memory task failed: {e}")))
 }
 
 async fn config_reload(State(host): State<AppState>) -> Result<impl IntoResponse, AppError> {
