@@ -84,6 +84,9 @@ struct TargetSlot {
     running: tokio::sync::Mutex<Option<Running>>,
     record: Mutex<TargetRecord>,
     state_tx: watch::Sender<TargetState>,
+    /// Counts stop requests, bumped before `stop` takes `running`: a start in progress gives
+    /// up its launch when it moves, so that a stop never waits behind a child's start.
+    stops: watch::Sender<u64>,
 }
 
 pub(crate) struct HostInner {
@@ -356,6 +359,7 @@ impl HostInner {
                 reachable: None,
             }),
             state_tx,
+            stops: watch::channel(0).0,
         });
         self.targets.write().insert(slot.name.clone(), slot);
     }
@@ -432,9 +436,17 @@ impl HostInner {
         if self.is_stopping() {
             return Err(TargetError::ShuttingDown);
         }
+        // Read before taking `running`: a stop from now on cancels this start.
+        let mut stops = slot.stops.subscribe();
+        let stops_seen = *stops.borrow_and_update();
         let mut running = slot.running.lock().await;
         if let Some(existing) = running.as_ref() {
-            return self.ensure_child_running(slot, existing).await;
+            if !self.revive_child(slot, existing).await {
+                return Ok(());
+            }
+            // The wait needs no lock: a stop meanwhile ends it (the state becomes stopped).
+            drop(running);
+            return self.wait_child_running(slot).await;
         }
         let config = slot.record.lock().config.clone();
         if matches!(config.kind, TargetKind::Remote { .. }) {
@@ -447,6 +459,13 @@ impl HostInner {
             _ = self.stopping.cancelled() => {
                 self.set_state(slot, TargetState::Stopped, None);
                 return Err(TargetError::ShuttingDown);
+            }
+            // Dropping the launch drops its child (killed) and its lock file.
+            _ = stops.wait_for(|stops| *stops != stops_seen) => {
+                return Err(TargetError::Failed {
+                    name: config.name.clone(),
+                    reason: "stopped while starting".into(),
+                });
             }
         };
         match launched {
@@ -475,22 +494,23 @@ impl HostInner {
         }
     }
 
-    /// A started target whose child crashed: revive it from a crash loop, then wait (bounded)
-    /// until it runs again or gives up.
-    async fn ensure_child_running(
-        &self,
-        slot: &TargetSlot,
-        existing: &Running,
-    ) -> Result<(), TargetError> {
+    /// A started target whose child crashed: revives it from a crash loop. `false` when it
+    /// is running and there is nothing to wait for.
+    async fn revive_child(&self, slot: &TargetSlot, existing: &Running) -> bool {
         let state = slot.record.lock().state;
         match state {
-            TargetState::Running => return Ok(()),
+            TargetState::Running => return false,
             TargetState::CrashLoop | TargetState::Failed => {
                 existing.restart_child().await;
                 self.set_state(slot, TargetState::Starting, None);
             }
             TargetState::Starting | TargetState::Stopped => {}
         }
+        true
+    }
+
+    /// Waits (bounded) until a revived child runs again or gives up.
+    async fn wait_child_running(&self, slot: &TargetSlot) -> Result<(), TargetError> {
         let mut states = slot.state_tx.subscribe();
         let wait = async {
             loop {
@@ -568,6 +588,7 @@ impl HostInner {
     }
 
     async fn stop_slot(&self, slot: &TargetSlot) {
+        slot.stops.send_modify(|stops| *stops += 1);
         let mut running = slot.running.lock().await;
         if let Some(started) = running.take() {
             started.stop().await;
