@@ -5,7 +5,7 @@
 // Test helpers may unwrap too: a panic there is a failed test.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 fn repo() -> PathBuf {
@@ -229,4 +229,151 @@ fn every_lib_rs_opens_with_a_doc_comment() {
         bare.is_empty(),
         "lib.rs without a //! doc comment: {bare:?}"
     );
+}
+
+/// The modules of one crate that each module imports (`crate::NAME`, with the names that
+/// `lib.rs` re-exports resolved to their module). A module's submodules count as the module;
+/// `tests.rs` files and inline `mod tests` are left out (tests may reach anywhere).
+fn module_imports(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let modules: BTreeSet<String> = lib
+        .lines()
+        .filter_map(|line| {
+            let line = line
+                .trim_start_matches("pub ")
+                .trim_start_matches("pub(crate) ");
+            line.strip_prefix("mod ")?
+                .strip_suffix(';')
+                .map(str::to_owned)
+        })
+        .collect();
+    // `pub use module::{A, B};` in lib.rs: `crate::A` is module's.
+    let mut reexports = BTreeMap::new();
+    for statement in lib.split(';') {
+        let statement = statement.trim();
+        let Some(rest) = statement
+            .strip_prefix("pub use ")
+            .or_else(|| statement.strip_prefix("pub(crate) use "))
+        else {
+            continue;
+        };
+        let Some((module, names)) = rest.split_once("::") else {
+            continue;
+        };
+        for name in names.split(|c: char| !(c.is_alphanumeric() || c == '_')) {
+            if !name.is_empty() {
+                reexports.insert(name.to_owned(), module.to_owned());
+            }
+        }
+    }
+    let mut all = Vec::new();
+    files(src, &mut all);
+    let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in all {
+        let relative = file.strip_prefix(src).unwrap();
+        if file.extension().is_none_or(|e| e != "rs") || file.ends_with("tests.rs") {
+            continue;
+        }
+        let first = relative.components().next().unwrap().as_os_str();
+        let owner = first.to_string_lossy().trim_end_matches(".rs").to_owned();
+        if !modules.contains(&owner) {
+            continue;
+        }
+        let text = std::fs::read_to_string(&file).unwrap();
+        let code = text
+            .split("#[cfg(test)]\nmod tests")
+            .next()
+            .unwrap_or_default();
+        let edges = graph.entry(owner.clone()).or_default();
+        // `crate::a::b`, `crate::{a, b::c}`: the first segment of each path.
+        for (at, _) in code.match_indices("crate::") {
+            let rest = &code[at + "crate::".len()..];
+            let names: Vec<&str> = match rest.strip_prefix('{') {
+                Some(group) => group
+                    .split('}')
+                    .next()
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|p| p.trim().split("::").next().unwrap_or_default())
+                    .collect(),
+                None => vec![
+                    rest.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                        .next()
+                        .unwrap_or_default(),
+                ],
+            };
+            for name in names {
+                let target = if modules.contains(name) {
+                    Some(name.to_owned())
+                } else {
+                    reexports.get(name).cloned()
+                };
+                if let Some(target) = target.filter(|t| *t != owner) {
+                    edges.insert(target);
+                }
+            }
+        }
+    }
+    graph
+}
+
+/// A circle in `graph`, if there is one.
+fn find_cycle(graph: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        node: &str,
+        graph: &BTreeMap<String, BTreeSet<String>>,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|n| n == node) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(node.to_owned());
+            return Some(cycle);
+        }
+        if done.contains(node) {
+            return None;
+        }
+        path.push(node.to_owned());
+        for next in graph.get(node).into_iter().flatten() {
+            if let Some(cycle) = visit(next, graph, path, done) {
+                return Some(cycle);
+            }
+        }
+        path.pop();
+        done.insert(node.to_owned());
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|node| visit(node, graph, &mut Vec::new(), &mut done))
+}
+
+/// msm-host is layered: the status vocabulary and the supervisor at the bottom, the bridge and
+/// launchers above them, the host above those, the manager API and reload on a narrow handle
+/// (`control`). An import that runs back up would make the next change touch everything.
+#[test]
+fn host_modules_import_one_way() {
+    let graph = module_imports(&repo().join("crates/host/src"));
+    assert!(
+        graph.contains_key("host") && graph["host"].contains("launch"),
+        "{graph:?}"
+    );
+    assert_eq!(
+        find_cycle(&graph),
+        None,
+        "import circle in msm-host: {graph:#?}"
+    );
+}
+
+#[test]
+fn the_cycle_check_finds_a_circle() {
+    let edge = |a: &str, b: &str| (a.to_owned(), BTreeSet::from([b.to_owned()]));
+    let circle = BTreeMap::from([edge("a", "b"), edge("b", "c"), edge("c", "a")]);
+    assert_eq!(
+        find_cycle(&circle),
+        Some(vec!["a".into(), "b".into(), "c".into(), "a".into()])
+    );
+    let line = BTreeMap::from([edge("a", "b"), edge("b", "c")]);
+    assert_eq!(find_cycle(&line), None);
 }

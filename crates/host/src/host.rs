@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use msm_core::{Config, LockFile, LockInfo, StateDir, TargetConfig, TargetKind, Token};
 use parking_lot::{Mutex, RwLock};
-use serde::Serialize;
 use tokio::sync::{broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +18,8 @@ use crate::launch::{self, LaunchContext, LaunchError, Running};
 use crate::mcp_http::{self, BindError};
 use crate::security::Guard;
 use crate::sessions::{SessionInfo, SessionRegistry};
+pub use crate::status::TargetError;
+use crate::status::{HostEvent, HostStatus, TargetState, TargetStatus, now_rfc3339};
 
 /// How long `ensure` waits for a restarting child.
 const CHILD_READY_TIMEOUT: Duration = Duration::from_secs(65);
@@ -65,117 +66,6 @@ pub enum HostError {
     Lock(msm_core::LockError),
 }
 
-/// A target's lifecycle state, as `/status` and the UI show it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TargetState {
-    Running,
-    Starting,
-    Stopped,
-    Failed,
-    CrashLoop,
-    /// An on-demand target with no child running: the next session starts one.
-    Idle,
-}
-
-impl TargetState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetState::Running => "running",
-            TargetState::Starting => "starting",
-            TargetState::Stopped => "stopped",
-            TargetState::Failed => "failed",
-            TargetState::CrashLoop => "crash-loop",
-            TargetState::Idle => "idle",
-        }
-    }
-}
-
-/// One target in `GET /status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct TargetStatus {
-    pub name: String,
-    /// `builtin`, `process` or `remote`.
-    pub kind: &'static str,
-    pub transport: &'static str,
-    pub port: Option<u16>,
-    /// The URL a client of this target uses.
-    pub url: String,
-    pub enabled: bool,
-    pub state: TargetState,
-    pub pid: Option<u32>,
-    pub sessions: usize,
-    pub restarts: u32,
-    pub last_error: Option<String>,
-    pub log_path: Option<String>,
-    /// RFC 3339, when it last became running.
-    pub started_at: Option<String>,
-    /// Remote targets only: whether the URL answered the last probe.
-    pub reachable: Option<bool>,
-    /// Whether the host guards the target's port (loopback, Origin, token): `false` for an
-    /// external HTTP server without `{port}`, which binds its port itself; `None` for remote.
-    pub guarded: Option<bool>,
-}
-
-/// `GET /status`.
-#[derive(Debug, Clone, Serialize)]
-pub struct HostStatus {
-    pub version: &'static str,
-    pub pid: u32,
-    pub uptime_secs: u64,
-    pub started_at: String,
-    pub manager_port: u16,
-    pub state_dir: String,
-    pub targets: Vec<TargetStatus>,
-}
-
-/// A change the UI or tray may want to show (also sent on `GET /events`).
-#[derive(Debug, Clone, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-pub enum HostEvent {
-    Target {
-        name: String,
-        state: TargetState,
-        last_error: Option<String>,
-    },
-    Sessions {
-        target: String,
-        count: usize,
-    },
-    ConfigReloaded {
-        added: Vec<String>,
-        removed: Vec<String>,
-        restarted: Vec<String>,
-    },
-    ConfigError {
-        message: String,
-    },
-    /// A memory DB file lost its name while in use (deleted, moved, replaced) and was reopened.
-    MemoryDbReopened {
-        db: String,
-        project: Option<String>,
-        /// `deleted` or `replaced`.
-        reason: &'static str,
-        /// The DB used from now on.
-        now: String,
-        message: String,
-    },
-    ShuttingDown,
-}
-
-/// What `ensure`/`start` answer when a target cannot be made ready.
-#[derive(Debug, thiserror::Error)]
-pub enum TargetError {
-    #[error(transparent)]
-    Unknown(#[from] msm_core::config::UnknownTarget),
-    #[error("target `{name}` failed: {reason}")]
-    Failed { name: String, reason: String },
-    #[error("target `{name}` is a remote `url` target: the host does not start it")]
-    Remote { name: String },
-    #[error("the host is shutting down")]
-    ShuttingDown,
-}
-
 struct TargetRecord {
     config: TargetConfig,
     state: TargetState,
@@ -197,6 +87,9 @@ struct TargetSlot {
     running: tokio::sync::Mutex<Option<Running>>,
     record: Mutex<TargetRecord>,
     state_tx: watch::Sender<TargetState>,
+    /// Counts stop requests, bumped before `stop` takes `running`: a start in progress gives
+    /// up its launch when it moves, so that a stop never waits behind a child's start.
+    stops: watch::Sender<u64>,
 }
 
 pub(crate) struct HostInner {
@@ -313,7 +206,7 @@ impl Host {
         for target in config.targets.values() {
             inner.add_slot(target.clone());
         }
-        let router = crate::manager_api::router(inner.clone());
+        let router = crate::manager_api::router(inner.clone() as crate::control::HostRef);
         let manager_task = mcp_http::spawn_server(listener, router, inner.stopping.clone());
         tracing::info!(
             port = inner.manager_port,
@@ -397,7 +290,7 @@ impl HostHandle {
     pub async fn reload_config(
         &self,
     ) -> Result<crate::reload::ReloadSummary, msm_core::ConfigError> {
-        crate::reload::reload(&self.inner).await
+        crate::reload::reload(&(self.inner.clone() as crate::control::HostRef)).await
     }
 
     /// Resolves when someone asked this host to stop (`POST /shutdown`).
@@ -470,6 +363,7 @@ impl HostInner {
                 on_demand: None,
             }),
             state_tx,
+            stops: watch::channel(0).0,
         });
         self.targets.write().insert(slot.name.clone(), slot);
     }
@@ -546,9 +440,17 @@ impl HostInner {
         if self.is_stopping() {
             return Err(TargetError::ShuttingDown);
         }
+        // Read before taking `running`: a stop from now on cancels this start.
+        let mut stops = slot.stops.subscribe();
+        let stops_seen = *stops.borrow_and_update();
         let mut running = slot.running.lock().await;
         if let Some(existing) = running.as_ref() {
-            return self.ensure_child_running(slot, existing).await;
+            if !self.revive_child(slot, existing).await {
+                return Ok(());
+            }
+            // The wait needs no lock: a stop meanwhile ends it (the state becomes stopped).
+            drop(running);
+            return self.wait_child_running(slot).await;
         }
         let config = slot.record.lock().config.clone();
         if matches!(config.kind, TargetKind::Remote { .. }) {
@@ -561,6 +463,13 @@ impl HostInner {
             _ = self.stopping.cancelled() => {
                 self.set_state(slot, TargetState::Stopped, None);
                 return Err(TargetError::ShuttingDown);
+            }
+            // Dropping the launch drops its child (killed) and its lock file.
+            _ = stops.wait_for(|stops| *stops != stops_seen) => {
+                return Err(TargetError::Failed {
+                    name: config.name.clone(),
+                    reason: "stopped while starting".into(),
+                });
             }
         };
         match launched {
@@ -593,23 +502,24 @@ impl HostInner {
         }
     }
 
-    /// A started target whose child crashed: revive it from a crash loop, then wait (bounded)
-    /// until it runs again or gives up.
-    async fn ensure_child_running(
-        &self,
-        slot: &TargetSlot,
-        existing: &Running,
-    ) -> Result<(), TargetError> {
+    /// A started target whose child crashed: revives it from a crash loop. `false` when it
+    /// is running and there is nothing to wait for.
+    async fn revive_child(&self, slot: &TargetSlot, existing: &Running) -> bool {
         let state = slot.record.lock().state;
         match state {
             // An idle on-demand target serves: its next session starts the child.
-            TargetState::Running | TargetState::Idle => return Ok(()),
+            TargetState::Running | TargetState::Idle => return false,
             TargetState::CrashLoop | TargetState::Failed => {
                 existing.restart_child().await;
                 self.set_state(slot, TargetState::Starting, None);
             }
             TargetState::Starting | TargetState::Stopped => {}
         }
+        true
+    }
+
+    /// Waits (bounded) until a revived child runs again or gives up.
+    async fn wait_child_running(&self, slot: &TargetSlot) -> Result<(), TargetError> {
         let mut states = slot.state_tx.subscribe();
         let wait = async {
             loop {
@@ -687,6 +597,7 @@ impl HostInner {
     }
 
     async fn stop_slot(&self, slot: &TargetSlot) {
+        slot.stops.send_modify(|stops| *stops += 1);
         let mut running = slot.running.lock().await;
         if let Some(started) = running.take() {
             started.stop().await;
@@ -814,11 +725,74 @@ fn describe_launch_error(
     }
 }
 
-pub(crate) fn now_rfc3339() -> String {
-    rfc3339(time::OffsetDateTime::now_utc())
-}
-
-pub(crate) fn rfc3339(at: time::OffsetDateTime) -> String {
-    at.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+impl crate::control::HostControl for HostInner {
+    fn state_dir(&self) -> &StateDir {
+        &self.state_dir
+    }
+    fn token(&self) -> &Token {
+        &self.token
+    }
+    fn guard(&self) -> Arc<Guard> {
+        self.guard_manager.clone()
+    }
+    fn sessions(&self) -> &SessionRegistry {
+        &self.sessions
+    }
+    fn memory(&self) -> &crate::MemoryBackend {
+        HostInner::memory(self)
+    }
+    fn events(&self) -> &broadcast::Sender<HostEvent> {
+        HostInner::events(self)
+    }
+    fn status(&self) -> HostStatus {
+        HostInner::status(self)
+    }
+    fn config(&self) -> Config {
+        HostInner::config(self)
+    }
+    fn set_config(&self, config: Config) {
+        HostInner::set_config(self, config);
+    }
+    fn target_config(&self, name: &str) -> Option<TargetConfig> {
+        HostInner::target_config(self, name)
+    }
+    fn set_target_config(&self, config: TargetConfig) {
+        HostInner::set_target_config(self, config);
+    }
+    fn add_slot(&self, config: TargetConfig) {
+        HostInner::add_slot(self, config);
+    }
+    fn stopping_token(&self) -> CancellationToken {
+        HostInner::stopping_token(self)
+    }
+    fn request_shutdown(&self) {
+        self.shutdown_requested.cancel();
+    }
+    fn reload_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.reload_lock
+    }
+    fn remove_slot<'a>(&'a self, name: &'a str) -> futures::future::BoxFuture<'a, ()> {
+        Box::pin(HostInner::remove_slot(self, name))
+    }
+    fn start_target<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(HostInner::start_target(self, name))
+    }
+    fn stop_target<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(HostInner::stop_target(self, name))
+    }
+    fn restart_target<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> futures::future::BoxFuture<'a, Result<(), TargetError>> {
+        Box::pin(HostInner::restart_target(self, name))
+    }
+    fn probe_remotes(&self) -> futures::future::BoxFuture<'_, ()> {
+        Box::pin(HostInner::probe_remotes(self))
+    }
 }

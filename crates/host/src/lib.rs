@@ -28,8 +28,8 @@
 //! - `supervisor` (child processes: readiness, backoff, crash loop) and `stdio_bridge` (a stdio
 //!   server over streamable HTTP, shared or per session).
 
-mod adopt_api;
 pub mod api_types;
+mod control;
 mod host;
 pub mod http_front;
 mod launch;
@@ -41,6 +41,7 @@ mod memory_backend;
 mod reload;
 pub mod security;
 pub mod sessions;
+mod status;
 pub mod stdio_bridge;
 pub mod supervisor;
 mod target_facts;
@@ -48,12 +49,10 @@ mod target_facts;
 mod tests;
 mod ui;
 
-pub use host::{
-    Host, HostError, HostEvent, HostHandle, HostOptions, HostStatus, TargetError, TargetState,
-    TargetStatus,
-};
+pub use host::{Host, HostError, HostHandle, HostOptions, TargetError};
 pub use launch::LaunchError;
 pub(crate) use memory_backend::memory_handler_factory;
 pub use memory_backend::{MemoryApiError, MemoryBackend};
 pub use reload::ReloadSummary;
 pub use sessions::{SessionInfo, SessionKind};
+pub use status::{HostEvent, HostStatus, TargetState, TargetStatus};

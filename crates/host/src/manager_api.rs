@@ -8,7 +8,6 @@
 //! Every API error is an `AppError`, answered as `{"error": "..."}` with a fitting status.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -20,15 +19,18 @@ use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::Deserialize;
 
+mod adopt;
+
 use crate::api_types;
-use crate::host::{HostInner, TargetError};
+use crate::control::HostRef;
 use crate::security;
+use crate::status::TargetError;
 
 /// Paths the guard lets through without the bearer token: health, the UI's static files, and
 /// the UI's page, whose handler checks the token itself (`?token=` or the cookie).
 pub const OPEN_PATHS: &[&str] = &["/health", "/", "/index.html", "/app.js", "/style.css"];
 
-type AppState = Arc<HostInner>;
+type AppState = HostRef;
 
 /// The one error type of the manager API.
 #[derive(Debug, thiserror::Error)]
@@ -93,14 +95,14 @@ impl From<crate::MemoryApiError> for AppError {
 /// The whole manager router, guarded.
 pub(crate) fn router(host: AppState) -> Router {
     // The web UI calls the API with its HttpOnly cookie, never seeing the token.
-    let guard = host.guard_manager.with_cookie(crate::ui::TOKEN_COOKIE);
+    let guard = host.guard().with_cookie(crate::ui::TOKEN_COOKIE);
     Router::new()
         .merge(ui_routes())
         .merge(status_routes())
         .merge(daemon_routes())
         .merge(memory_routes())
         .merge(config_routes())
-        .merge(crate::adopt_api::routes())
+        .merge(adopt::routes())
         .layer(middleware::from_fn_with_state(guard, security::check))
         .with_state(host)
 }
@@ -176,7 +178,7 @@ async fn status_get(State(host): State<AppState>) -> Json<api_types::Status> {
 }
 
 /// `/status`: the host's state plus what `target_facts` reads from the OS.
-fn full_status(host: &HostInner) -> api_types::Status {
+fn full_status(host: &HostRef) -> api_types::Status {
     let mut status = api_types::Status::from(&host.status());
     crate::target_facts::fill(&mut status, &host.config());
     status
@@ -185,7 +187,7 @@ fn full_status(host: &HostInner) -> api_types::Status {
 async fn sessions_list(State(host): State<AppState>) -> Json<api_types::Sessions> {
     Json(api_types::Sessions {
         sessions: host
-            .sessions
+            .sessions()
             .list()
             .iter()
             .map(api_types::Session::from)
@@ -224,7 +226,7 @@ async fn daemon_action(
 
 async fn shutdown_post(State(host): State<AppState>) -> impl IntoResponse {
     tracing::info!("shutdown requested through the manager API");
-    host.shutdown_requested.cancel();
+    host.request_shutdown();
     (
         StatusCode::ACCEPTED,
         Json(api_types::Shutdown {
@@ -270,7 +272,9 @@ async fn events_stream(
 }
 
 async fn memory_dbs_list(State(host): State<AppState>) -> Result<Json<api_types::Dbs>, AppError> {
-    let dbs = host.memory().list_dbs()?;
+    // SQLite (opening, migrating, full-text queries) blocks: off the async workers.
+    let memory = host.memory().clone();
+    let dbs = blocking(move || memory.list_dbs()).await??;
     Ok(Json(api_types::Dbs { dbs }))
 }
 
@@ -291,13 +295,26 @@ async fn memory_db_graph(
     Query(query): Query<GraphQuery>,
 ) -> Result<Json<api_types::GraphPage>, AppError> {
     let limit = query.limit.unwrap_or(50).clamp(1, 1000);
-    let page = host.memory().graph_page(
-        &id,
-        query.q.as_deref().unwrap_or(""),
-        query.offset.unwrap_or(0),
-        limit,
-    )?;
+    let memory = host.memory().clone();
+    let page = blocking(move || {
+        memory.graph_page(
+            &id,
+            query.q.as_deref().unwrap_or(""),
+            query.offset.unwrap_or(0),
+            limit,
+        )
+    })
+    .await??;
     Ok(Json(page))
+}
+
+/// Runs SQLite work on the blocking pool; a panic there is an internal error, not a crash.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, AppError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| AppError::Internal(format!("memory task failed: {e}")))
 }
 
 async fn config_reload(State(host): State<AppState>) -> Result<Json<api_types::Reload>, AppError> {
@@ -390,11 +407,11 @@ async fn ui_index(
             ),
         ),
     ];
-    match crate::ui::page_access(query_token, &headers, &host.token) {
+    match crate::ui::page_access(query_token, &headers, host.token()) {
         crate::ui::PageAccess::SetCookieAndRedirect => {
             tracing::info!("web UI: token link accepted, swapped for the cookie");
             #[expect(clippy::expect_used, reason = "a hex token is a valid header value")]
-            let cookie = HeaderValue::from_str(&crate::ui::token_cookie(&host.token))
+            let cookie = HeaderValue::from_str(&crate::ui::token_cookie(host.token()))
                 .expect("a hex token is a valid header value");
             let location = if uri.path() == "/index.html" {
                 "/index.html"

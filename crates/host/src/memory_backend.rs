@@ -91,7 +91,7 @@ fn db_answer(db: &DbInfo) -> api_types::Db {
         observations: counts.map(|c| c.observations),
         last_write: db
             .last_write
-            .map(|t| crate::host::rfc3339(time::OffsetDateTime::from(t))),
+            .map(|t| crate::status::rfc3339(time::OffsetDateTime::from(t))),
         error: db.error.clone(),
     }
 }

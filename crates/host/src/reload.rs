@@ -2,14 +2,14 @@
 //! `reload`, which adds, removes or restarts only the targets whose configuration changed. A
 //! bad file is refused (the running targets stay as they are) and reported as an event.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use msm_core::{Config, TargetKind};
 use notify::Watcher;
 use serde::Serialize;
 
-use crate::host::{HostEvent, HostInner};
+use crate::control::HostRef;
+use crate::status::HostEvent;
 
 /// What a reload changed.
 #[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
@@ -22,9 +22,9 @@ pub struct ReloadSummary {
 }
 
 /// Re-reads config.toml and applies the difference.
-pub(crate) async fn reload(host: &Arc<HostInner>) -> Result<ReloadSummary, msm_core::ConfigError> {
-    let _serial = host.reload_lock.lock().await;
-    let new = match Config::load(&host.state_dir.config_path()) {
+pub(crate) async fn reload(host: &HostRef) -> Result<ReloadSummary, msm_core::ConfigError> {
+    let _serial = host.reload_lock().lock().await;
+    let new = match Config::load(&host.state_dir().config_path()) {
         Ok(config) => config,
         Err(error) => {
             tracing::warn!("config.toml not reloaded: {error}");
@@ -58,7 +58,7 @@ pub(crate) async fn reload(host: &Arc<HostInner>) -> Result<ReloadSummary, msm_c
                     .status()
                     .targets
                     .iter()
-                    .any(|t| t.name == *name && t.state != crate::TargetState::Stopped);
+                    .any(|t| t.name == *name && t.state != crate::status::TargetState::Stopped);
                 host.stop_target(name).await.ok();
                 host.set_target_config(target.clone());
                 summary.restarted.push(name.clone());
@@ -94,9 +94,9 @@ pub(crate) async fn reload(host: &Arc<HostInner>) -> Result<ReloadSummary, msm_c
 }
 
 /// Watches the state dir for changes to config.toml; reloads 300 ms after the last one.
-pub(crate) fn spawn_watcher(host: Arc<HostInner>) {
+pub(crate) fn spawn_watcher(host: HostRef) {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
-    let config_path = host.state_dir.config_path();
+    let config_path = host.state_dir().config_path();
     let file_name = config_path.file_name().map(|n| n.to_owned());
     let mut watcher =
         match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
@@ -118,7 +118,8 @@ pub(crate) fn spawn_watcher(host: Arc<HostInner>) {
             }
         };
     // Watch the directory: editors replace the file rather than write it in place.
-    if let Err(error) = watcher.watch(host.state_dir.root(), notify::RecursiveMode::NonRecursive) {
+    if let Err(error) = watcher.watch(host.state_dir().root(), notify::RecursiveMode::NonRecursive)
+    {
         tracing::warn!("config.toml will not be watched: {error}");
         return;
     }

@@ -21,9 +21,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use parking_lot::Mutex;
 use serde::Serialize;
-use time::OffsetDateTime;
 
 use msm_core::{headers, meta_keys};
+
+use crate::status::now_rfc3339;
 
 /// Bodies larger than this are refused before they reach the MCP server (rmcp's own limit).
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -263,12 +264,6 @@ fn fill(slot: &mut Option<String>, value: &Option<String>) {
     if slot.is_none() {
         slot.clone_from(value);
     }
-}
-
-fn now_rfc3339() -> String {
-    OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
 }
 
 /// What one request tells us about its session.

@@ -62,7 +62,7 @@ use tokio::sync::{broadcast, mpsc};
 use msm_core::config::PROJECT_PLACEHOLDER;
 use msm_core::{ShareMode, StartMode, TargetConfig, headers};
 
-use crate::TargetState;
+use crate::status::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
 pub use stateless::STATELESS_PROTOCOL_VERSION;
 use upstream::{
@@ -491,8 +491,28 @@ impl StdioBridge {
         match result {
             Ok(result) => {
                 let session: SessionId = Arc::from(uuid::Uuid::new_v4().simple().to_string());
-                upstream.add_session(session.clone());
-                self.sessions.lock().insert(session.clone(), upstream);
+                {
+                    // `stop` may have drained the map while the child initialized: checked
+                    // under the lock `stop` drains with, so no session outlives the bridge.
+                    let mut sessions = self.sessions.lock();
+                    if !self.stopped.load(Ordering::SeqCst) {
+                        upstream.add_session(session.clone());
+                        sessions.insert(session.clone(), upstream.clone());
+                    } else {
+                        drop(sessions);
+                        if self.shared.is_none() {
+                            upstream.stop().await;
+                        }
+                        return Err(error_response(
+                            &id,
+                            INTERNAL_ERROR,
+                            &UpstreamError::Stopped {
+                                name: self.spec.name.clone(),
+                            }
+                            .to_string(),
+                        ));
+                    }
+                }
                 Ok((
                     session,
                     json!({"jsonrpc": "2.0", "id": id, "result": result}),

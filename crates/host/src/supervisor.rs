@@ -30,7 +30,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use msm_core::{TargetConfig, TargetKind, Transport};
 
-use crate::TargetState;
+use crate::status::TargetState;
 
 pub mod windows_command;
 #[cfg(windows)]
@@ -684,7 +684,7 @@ fn open_log(path: &Path, command: &str, args: &[String]) -> std::io::Result<std:
     writeln!(
         file,
         "--- {} starting `{command}` {args:?} ---",
-        crate::host::now_rfc3339()
+        crate::status::now_rfc3339()
     )?;
     Ok(file)
 }

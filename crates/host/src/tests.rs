@@ -877,3 +877,44 @@ async fn every_route_answers_exactly_its_api_type() {
     assert_contract::<api::Shutdown>("POST /shutdown", &body);
     host.handle.shutdown().await;
 }
+
+/// Regression: `stop` waited behind a start in progress, since the target's lifecycle lock was
+/// held across the child's readiness wait (up to its 60 s ready timeout).
+#[tokio::test]
+async fn a_stop_during_a_start_that_never_gets_ready_returns_at_once() {
+    let port = free_port();
+    let host = TestHost::start(&format!(
+        "[targets.never]\ncommand = \"sleep\"\nargs = [\"1000\", \"{{port}}\"]\ntransport = \"streamable-http\"\nport = {port}\nenabled = false\n"
+    ))
+    .await;
+    let mut events = host.handle.events();
+    let starting = tokio::spawn({
+        let handle = host.handle.clone();
+        async move { handle.start_target("never").await }
+    });
+    // Wait for the event, not the clock: the target is starting (its child spawned).
+    loop {
+        if let crate::HostEvent::Target { name, state, .. } = events.recv().await.unwrap()
+            && name == "never"
+            && state == crate::TargetState::Starting
+        {
+            break;
+        }
+    }
+    let began = std::time::Instant::now();
+    host.handle.stop_target("never").await.unwrap();
+    let took = began.elapsed();
+    assert!(
+        took < Duration::from_secs(1),
+        "stop waited {took:?} behind the start"
+    );
+    let started = tokio::time::timeout(Duration::from_secs(5), starting)
+        .await
+        .expect("the start gave up")
+        .unwrap();
+    assert!(started.is_err(), "{started:?}");
+    let status = host.handle.status();
+    let never = status.targets.iter().find(|t| t.name == "never").unwrap();
+    assert_eq!(never.state, crate::TargetState::Stopped);
+    assert_eq!(never.pid, None);
+}

@@ -1389,3 +1389,78 @@ async fn per_session_mode_keeps_one_child_for_stateless_clients() {
     served.bridge.stop().await;
     assert!(served.bridge.child_pids().is_empty());
 }
+
+/// A stdio child (Python, no MCP SDK) that writes its pid to `pid` and answers `initialize`
+/// only once the file `go` exists: an initialize that is still in flight when `stop` comes.
+fn held_initialize_spec(dir: &Path) -> BridgeSpec {
+    let script = r#"
+import json, os, sys, time
+d = sys.argv[1]
+open(os.path.join(d, "pid.tmp"), "w").write(str(os.getpid()))
+os.rename(os.path.join(d, "pid.tmp"), os.path.join(d, "pid"))
+for line in sys.stdin:
+    msg = json.loads(line)
+    if msg.get("method") == "initialize":
+        while not os.path.exists(os.path.join(d, "go")):
+            time.sleep(0.01)
+        print(json.dumps({"jsonrpc": "2.0", "id": msg["id"], "result": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "serverInfo": {"name": "held", "version": "1"}}}), flush=True)
+"#;
+    BridgeSpec {
+        name: "held".into(),
+        child: ChildSpec {
+            name: "held".into(),
+            command: "python3".into(),
+            args: vec!["-c".into(), script.into(), dir.display().to_string()],
+            env: BTreeMap::new(),
+            cwd: None,
+            log_path: dir.join("held.log"),
+            policy: RestartPolicy::default(),
+            stop_grace: Duration::from_secs(2),
+            internal_port: None,
+        },
+        share: ShareMode::PerSession,
+        start: msm_core::StartMode::WithHost,
+        idle_stop: Duration::from_secs(1800),
+        ready_timeout: Duration::from_secs(30),
+    }
+}
+
+/// Regression: a per-session `initialize` in flight when the bridge stops used to insert its
+/// session into the map `stop` had already drained, leaving a child nobody would stop.
+#[tokio::test]
+async fn a_session_initialized_during_stop_is_refused_and_its_child_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let bridge = StdioBridge::new(held_initialize_spec(dir.path()), None);
+    let request = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "t", "version": "1"}}});
+    let opening = tokio::spawn({
+        let bridge = bridge.clone();
+        async move { bridge.initialize(&request, None).await }
+    });
+    let pid_file = dir.path().join("pid");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pid_file.exists() {
+        assert!(Instant::now() < deadline, "the child never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pid: u32 = std::fs::read_to_string(&pid_file).unwrap().parse().unwrap();
+    bridge.stop().await;
+    std::fs::write(dir.path().join("go"), "").unwrap();
+    let answer = opening.await.unwrap();
+    let error = answer.expect_err("a stopped bridge opens no session");
+    assert!(
+        error["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is stopped"),
+        "{error}"
+    );
+    assert!(bridge.sessions.lock().is_empty());
+    assert!(
+        !crate::supervisor::tests::pid_alive(pid),
+        "the child outlived the bridge"
+    );
+}

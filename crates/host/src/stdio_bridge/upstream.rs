@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, watch};
 
 use msm_core::meta_keys;
 
-use crate::TargetState;
+use crate::status::TargetState;
 use crate::supervisor::{ChildPipes, SupervisedChild};
 
 /// A session id as handed out in `Mcp-Session-Id`.

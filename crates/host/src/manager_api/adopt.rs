@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
@@ -15,10 +14,10 @@ use serde::Deserialize;
 use msm_client_config::adopt::{self, AdoptRequest, Hosting};
 use msm_client_config::{ClientDirs, find_proxy_for_current_exe};
 
-use crate::host::HostInner;
-use crate::manager_api::AppError;
+use super::AppError;
+use crate::control::HostRef;
 
-type AppState = Arc<HostInner>;
+type AppState = HostRef;
 
 pub(crate) fn routes() -> Router<AppState> {
     Router::new()
@@ -68,7 +67,7 @@ async fn adopt_list(
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<serde_json::Value>, AppError> {
     let Query(query) = query.map_err(|e| AppError::BadRequest(e.to_string()))?;
-    let record = host.state_dir.adoption_record_path();
+    let record = host.state_dir().adoption_record_path();
     let found = tokio::task::spawn_blocking(move || {
         let dirs = ClientDirs::from_env()?;
         let project = project_dir(query.project, &dirs)?;
@@ -115,8 +114,8 @@ async fn run(
             share: body.share,
             project: project_dir(body.project, &dirs)?,
             dirs,
-            config_path: host.state_dir.config_path(),
-            record_path: host.state_dir.adoption_record_path(),
+            config_path: host.state_dir().config_path(),
+            record_path: host.state_dir().adoption_record_path(),
             proxy: if undo {
                 PathBuf::new()
             } else {
