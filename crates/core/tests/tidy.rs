@@ -102,7 +102,13 @@ fn contains_word(text: &str, word: &str) -> bool {
 }
 
 /// Names from other crates or the wire that the document may cite without defining them.
-const EXTERNAL: &[&str] = &["File", "ServerHandler", "StreamableHttpService", "Origin"];
+const EXTERNAL: &[&str] = &[
+    "File",
+    "ServerHandler",
+    "StreamableHttpService",
+    "Origin",
+    "TerminateJobObject",
+];
 
 fn is_type_name(token: &str) -> bool {
     token.starts_with(|c: char| c.is_ascii_uppercase())

@@ -428,17 +428,6 @@ pub struct Reload {
     pub needs_host_restart: Vec<String>,
 }
 
-impl From<&crate::ReloadSummary> for Reload {
-    fn from(s: &crate::ReloadSummary) -> Self {
-        Reload {
-            added: s.added.clone(),
-            removed: s.removed.clone(),
-            restarted: s.restarted.clone(),
-            needs_host_restart: s.needs_host_restart.clone(),
-        }
-    }
-}
-
 /// What happened to one entry of a client's config.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "outcome")]

@@ -143,3 +143,14 @@ pub(crate) fn spawn_watcher(host: HostRef) {
         }
     });
 }
+
+impl From<&ReloadSummary> for crate::api_types::Reload {
+    fn from(s: &ReloadSummary) -> Self {
+        crate::api_types::Reload {
+            added: s.added.clone(),
+            removed: s.removed.clone(),
+            restarted: s.restarted.clone(),
+            needs_host_restart: s.needs_host_restart.clone(),
+        }
+    }
+}

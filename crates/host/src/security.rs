@@ -57,9 +57,8 @@ impl Guard {
 
     /// Whether `headers` carry this guard's token in its cookie (never, without one).
     pub fn has_cookie(&self, headers: &HeaderMap) -> bool {
-        self.cookie.is_some_and(|name| {
-            crate::ui::cookie_values(headers, name).any(|value| self.token.matches(value))
-        })
+        self.cookie
+            .is_some_and(|name| cookie_values(headers, name).any(|value| self.token.matches(value)))
     }
 
     /// Whether `headers` carry this guard's token as `Authorization: Bearer <token>`.
@@ -223,6 +222,23 @@ fn is_loopback_name(host: &str) -> bool {
         Ok(ip) => ip.is_loopback(),
         Err(_) => false,
     }
+}
+
+/// Every value of cookie `name` in the request's `Cookie` headers (a header that is not text
+/// is skipped).
+pub(crate) fn cookie_values<'a>(
+    headers: &'a HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|line| line.split(';'))
+        .filter_map(move |pair| {
+            let (key, value) = pair.trim().split_once('=')?;
+            (key.trim() == name).then(|| value.trim().trim_matches('"'))
+        })
 }
 
 #[cfg(test)]

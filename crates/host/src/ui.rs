@@ -8,7 +8,7 @@
 //! (see `security`); no script can read it. Anyone without it gets a short page saying how to
 //! open the dashboard. `app.js` and `style.css` hold no secret and stay open.
 
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use msm_core::Token;
 
 pub const INDEX_HTML: &str = include_str!(concat!(env!("OUT_DIR"), "/index.html"));
@@ -42,7 +42,8 @@ pub fn page_access(query_token: Option<&str>, headers: &HeaderMap, token: &Token
             PageAccess::WrongToken
         };
     }
-    let cookie_ok = cookie_values(headers, TOKEN_COOKIE).any(|value| token.matches(value));
+    let cookie_ok =
+        crate::security::cookie_values(headers, TOKEN_COOKIE).any(|value| token.matches(value));
     let bearer_ok = crate::security::bearer_token(headers).is_some_and(|v| token.matches(v));
     if cookie_ok || bearer_ok {
         PageAccess::Page
@@ -58,23 +59,6 @@ pub fn token_cookie(token: &Token) -> String {
         "{TOKEN_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/",
         token.as_str()
     )
-}
-
-/// Every value of cookie `name` in the request's `Cookie` headers (a header that is not text
-/// is skipped).
-pub(crate) fn cookie_values<'a>(
-    headers: &'a HeaderMap,
-    name: &'a str,
-) -> impl Iterator<Item = &'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|line| line.split(';'))
-        .filter_map(move |pair| {
-            let (key, value) = pair.trim().split_once('=')?;
-            (key.trim() == name).then(|| value.trim().trim_matches('"'))
-        })
 }
 
 /// The page for a request without the token: how to open the dashboard (it names no secret).
