@@ -149,7 +149,7 @@ mod tests {
             let mut headers = HeaderMap::new();
             for (name, value) in pairs {
                 headers.append(
-                    header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                    axum::http::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
                     HeaderValue::from_str(value).unwrap(),
                 );
             }
@@ -161,7 +161,7 @@ mod tests {
         }
         let mut binary = HeaderMap::new();
         binary.insert(
-            header::COOKIE,
+            axum::http::header::COOKIE,
             HeaderValue::from_bytes(b"msm_token=\xff").unwrap(),
         );
         assert_eq!(page_access(None, &binary, &token), PageAccess::NoToken);
