@@ -33,7 +33,14 @@ def test_the_quick_start_works_on_a_fresh_clone(home: Home, tmp_path: Path):
     (clone / "target").symlink_to(REPO / "target")
     manager_port, memory_port = free_port(), free_port()
     home.write_config(f'[manager]\nport = {manager_port}\n\n[targets.memory]\nbuiltin = "memory"\nport = {memory_port}\n')
-    env = dict(home.env, PATH=f"{NODE_BIN}{os.pathsep}{home.env['PATH']}")
+    # The user's own toolchain: rustup and cargo find it under the real HOME.
+    real_home = Path(os.path.expanduser("~"))
+    env = dict(
+        home.env,
+        PATH=f"{NODE_BIN}{os.pathsep}{home.env['PATH']}",
+        RUSTUP_HOME=os.environ.get("RUSTUP_HOME", str(real_home / ".rustup")),
+        CARGO_HOME=os.environ.get("CARGO_HOME", str(real_home / ".cargo")),
+    )
     daemon = None
     try:
         for command in commands:
