@@ -297,8 +297,13 @@ class Panel:
             return False
 
     def click(self, *labels: str) -> None:
-        node = self.find(*labels)  # ids change whenever the menu is rebuilt: look up, then click
-        out = subprocess.run([SYSTEM_PYTHON, str(self.script), "click", *self.item(), str(node["id"])], env=self.env, capture_output=True, text=True, timeout=20)
+        # Ids change whenever the menu is rebuilt (each status refresh may rebuild it): look up,
+        # click, and look up again if the menu was rebuilt in between.
+        for _ in range(5):
+            node = self.find(*labels)
+            out = subprocess.run([SYSTEM_PYTHON, str(self.script), "click", *self.item(), str(node["id"])], env=self.env, capture_output=True, text=True, timeout=20)
+            if "does not refer to a menu item" not in out.stderr:
+                break
         assert out.returncode == 0, out.stderr
 
 
