@@ -771,22 +771,6 @@ async fn terminate(child: &mut Child, grace: Duration) {
     signal_group(pid, Signal::Kill);
 }
 
-/// The program to run for `command`. On Windows, `npx`, `uvx` and other bare names resolve
-/// through PATH and PATHEXT to their `.cmd`/`.exe` (CreateProcess does not look for `.cmd`);
-/// see [`windows_command`].
-pub fn resolve_program(command: &str) -> PathBuf {
-    if cfg!(windows) {
-        let path = std::env::var_os("PATH").unwrap_or_default();
-        let pathext =
-            std::env::var("PATHEXT").unwrap_or_else(|_| windows_command::DEFAULT_PATHEXT.into());
-        let dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
-        windows_command::resolve(command, &dirs, &pathext, |p| p.is_file())
-            .unwrap_or_else(|| PathBuf::from(command))
-    } else {
-        PathBuf::from(command)
-    }
-}
-
 /// Waits until an HTTP child answers MCP on its port (or returns at once for `Spawned`).
 async fn wait_http_ready(readiness: &Readiness, timeout: Duration) -> Result<(), StartError> {
     let (fixed_port, internal_port, transport) = match readiness {
