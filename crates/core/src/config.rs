@@ -91,10 +91,22 @@ impl TargetConfig {
         self.start == StartMode::OnDemand || self.share == ShareMode::PerProject
     }
 
+    /// A `url` target with a `port`: the host serves that port and forwards to the URL, so
+    /// every window shares its connection (and https needs no TLS in the proxy).
+    pub fn is_fronted_remote(&self) -> bool {
+        matches!(self.kind, TargetKind::Remote { .. }) && self.port.is_some()
+    }
+
+    /// Whether the host serves this target on its port: everything but a `url` target
+    /// without a port, which clients reach directly.
+    pub fn is_served_by_host(&self) -> bool {
+        !matches!(self.kind, TargetKind::Remote { .. }) || self.port.is_some()
+    }
+
     /// The URL a client of this target posts MCP messages to.
     pub fn endpoint_url(&self) -> String {
         match (&self.kind, self.port) {
-            (TargetKind::Remote { url, .. }, _) => url.clone(),
+            (TargetKind::Remote { url, .. }, None) => url.clone(),
             (_, Some(port)) => match self.transport {
                 Transport::Sse => format!("http://127.0.0.1:{port}/sse"),
                 _ => format!("http://127.0.0.1:{port}/mcp"),
@@ -119,10 +131,14 @@ pub enum TargetKind {
         env: BTreeMap<String, String>,
         cwd: Option<PathBuf>,
     },
-    /// A server someone else runs: reached, never started.
+    /// A server someone else runs: reached, never started. With a `port`, the host fronts it
+    /// (see [`TargetConfig::is_fronted_remote`]).
     Remote {
         url: String,
         headers: BTreeMap<String, String>,
+        /// PEM certificates trusted for an https `url` besides the platform's roots (a
+        /// company's or a test's own CA).
+        ca_file: Option<PathBuf>,
     },
 }
 
@@ -319,6 +335,7 @@ struct RawTarget {
     url: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
+    ca_file: Option<PathBuf>,
     transport: Option<Transport>,
     port: Option<u16>,
     #[serde(default = "default_true")]
@@ -374,8 +391,8 @@ impl Config {
         Ok(config)
     }
 
-    /// Merges `secrets.toml` (`[targets.NAME.env] KEY = "value"`) into the targets' env; a
-    /// value there wins over config.toml's. Secrets of targets that no longer exist are kept
+    /// Merges `secrets.toml` (`[targets.NAME.env] KEY = "value"`, and `[targets.NAME.headers]`
+    /// for a `url` target) into the targets; a value there wins over config.toml's. Secrets of targets that no longer exist are kept
     /// in the file and ignored.
     pub fn add_secrets(&mut self, path: &Path, text: &str) -> Result<(), ConfigError> {
         #[derive(Deserialize)]
@@ -389,6 +406,8 @@ impl Config {
         struct RawSecretTarget {
             #[serde(default)]
             env: BTreeMap<String, String>,
+            #[serde(default)]
+            headers: BTreeMap<String, String>,
         }
         let raw: RawSecrets = toml::from_str(text).map_err(|e| {
             // Never echo the file's text: it holds secrets.
@@ -401,12 +420,10 @@ impl Config {
             }
         })?;
         for (name, secret) in raw.targets {
-            if let Some(TargetConfig {
-                kind: TargetKind::Process { env, .. },
-                ..
-            }) = self.targets.get_mut(&name)
-            {
-                env.extend(secret.env);
+            match self.targets.get_mut(&name).map(|target| &mut target.kind) {
+                Some(TargetKind::Process { env, .. }) => env.extend(secret.env),
+                Some(TargetKind::Remote { headers, .. }) => headers.extend(secret.headers),
+                _ => {}
             }
         }
         Ok(())
@@ -537,6 +554,7 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
     if !is_valid_target_name(name) {
         return Err("names may use only letters, digits, `-` and `_` (and not `manager`)".into());
     }
+    let has_url_keys = raw.ca_file.is_some() || !raw.headers.is_empty();
     let kind = match (raw.builtin, raw.command, raw.url) {
         (Some(b), None, None) if b == "memory" => TargetKind::Builtin(Builtin::Memory),
         (Some(b), None, None) => return Err(format!("unknown builtin `{b}` (only `memory`)")),
@@ -550,12 +568,16 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
             TargetKind::Remote {
                 url,
                 headers: raw.headers,
+                ca_file: raw.ca_file,
             }
         }
         (None, None, Some(url)) => return Err(format!("url `{url}` is not http(s)")),
         (None, None, None) => return Err("set one of `builtin`, `command` or `url`".into()),
         _ => return Err("set only one of `builtin`, `command` or `url`".into()),
     };
+    if has_url_keys && !matches!(kind, TargetKind::Remote { .. }) {
+        return Err("`ca_file` and `headers` are for `url` targets".into());
+    }
     let transport = match (&kind, raw.transport) {
         (TargetKind::Builtin(_), None | Some(Transport::StreamableHttp)) => {
             Transport::StreamableHttp
@@ -583,7 +605,7 @@ fn validate_target(name: &str, raw: RawTarget) -> Result<TargetConfig, String> {
         }
     };
     let port = match (&kind, raw.port) {
-        (TargetKind::Remote { .. }, _) => None,
+        (TargetKind::Remote { .. }, None) => None,
         (TargetKind::Builtin(_), None) => Some(DEFAULT_MEMORY_PORT),
         (_, Some(0)) => return Err("port 0 is not a fixed port".into()),
         (_, Some(p)) => Some(p),

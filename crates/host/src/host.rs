@@ -218,7 +218,7 @@ impl Host {
         let eager: Vec<String> = config
             .targets
             .values()
-            .filter(|t| t.enabled && !matches!(t.kind, TargetKind::Remote { .. }))
+            .filter(|t| t.enabled && t.is_served_by_host())
             .filter(|t| options.only.is_empty() || options.only.contains(&t.name))
             .map(|t| t.name.clone())
             .collect();
@@ -453,7 +453,7 @@ impl HostInner {
             return self.wait_child_running(slot).await;
         }
         let config = slot.record.lock().config.clone();
-        if matches!(config.kind, TargetKind::Remote { .. }) {
+        if !config.is_served_by_host() {
             return Err(TargetError::Remote { name: config.name });
         }
         self.set_state(slot, TargetState::Starting, None);
@@ -610,8 +610,7 @@ impl HostInner {
             record.on_demand = None;
             record.restarts += std::mem::take(&mut record.child_restarts);
         }
-        let remote = matches!(slot.record.lock().config.kind, TargetKind::Remote { .. });
-        if !remote {
+        if slot.record.lock().config.is_served_by_host() {
             self.set_state(slot, TargetState::Stopped, None);
         }
     }
@@ -629,8 +628,11 @@ impl HostInner {
             .targets
             .read()
             .values()
-            .filter_map(|slot| match &slot.record.lock().config.kind {
-                TargetKind::Remote { url, .. } => Some((slot.clone(), url.clone())),
+            .filter_map(|slot| match &slot.record.lock().config {
+                config @ TargetConfig {
+                    kind: TargetKind::Remote { url, .. },
+                    ..
+                } if !config.is_served_by_host() => Some((slot.clone(), url.clone())),
                 _ => None,
             })
             .collect();

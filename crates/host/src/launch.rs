@@ -1,6 +1,7 @@
 //! Starting and stopping one target by kind: the in-process memory server on its port, a
-//! supervised child (external HTTP server or stdio bridge), or nothing at all for a remote `url`
-//! target, which is only probed for reachability.
+//! supervised child (external HTTP server or stdio bridge), the guarded front of a remote `url`
+//! target with a port, or nothing at all for a remote without one, which is only probed for
+//! reachability.
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU16;
@@ -179,8 +180,10 @@ pub enum LaunchError {
     Bind(#[from] BindError),
     #[error("{0}")]
     Lock(#[from] msm_core::LockError),
-    #[error("a `url` target is not started by the host; it is only reached")]
+    #[error("a `url` target without a `port` is not served by the host; clients reach it directly")]
     Remote,
+    #[error(transparent)]
+    RemoteFront(#[from] http_front::RemoteFrontError),
     #[error("target has no port")]
     NoPort,
     /// The child did not become ready.
@@ -205,6 +208,7 @@ pub(crate) async fn launch(
             launch_stdio_bridge(ctx, target).await
         }
         TargetKind::Process { .. } => launch_http_child(ctx, target).await,
+        TargetKind::Remote { .. } if target.port.is_some() => launch_remote_front(ctx, target),
         TargetKind::Remote { .. } => Err(LaunchError::Remote),
     }
 }
@@ -222,6 +226,47 @@ fn launch_memory(ctx: &LaunchContext, target: &TargetConfig) -> Result<Running, 
     );
     let task = mcp_http::spawn_server(listener, built.router, stop.clone());
     tracing::info!(target_name = %target.name, port, "serving at http://127.0.0.1:{port}/mcp");
+    Ok(Running::Served {
+        stop,
+        task,
+        _lock: lock,
+    })
+}
+
+/// Serves the target's port as the guarded front of its remote URL: every window's requests
+/// share one pooled client (and its TLS connections), and the proxy needs no TLS.
+fn launch_remote_front(ctx: &LaunchContext, target: &TargetConfig) -> Result<Running, LaunchError> {
+    let TargetKind::Remote {
+        url,
+        headers,
+        ca_file,
+    } = &target.kind
+    else {
+        return Err(LaunchError::Remote);
+    };
+    let front = Arc::new(HttpFront::remote(
+        url,
+        headers,
+        ca_file.as_deref(),
+        target.port.unwrap_or_default(),
+        target.transport,
+    )?);
+    let (port, lock) = claim_target_lock(ctx, target)?;
+    let listener = mcp_http::bind_loopback(port)?;
+    let closer_front = front.clone();
+    ctx.sessions.set_closer(
+        &target.name,
+        Arc::new(move |id: String| closer_front.close_session(id)),
+    );
+    let router = mcp_http::guarded_target_router(
+        &target.name,
+        http_front::router(front),
+        ctx.guard.clone(),
+        ctx.sessions.clone(),
+    );
+    let stop = CancellationToken::new();
+    let task = mcp_http::spawn_server(listener, router, stop.clone());
+    tracing::info!(target_name = %target.name, port, "fronting {url} at http://127.0.0.1:{port}");
     Ok(Running::Served {
         stop,
         task,
@@ -288,6 +333,7 @@ pub(crate) fn is_guarded(target: &TargetConfig) -> Option<bool> {
         TargetKind::Builtin(_) => Some(true),
         TargetKind::Process { .. } if target.transport == Transport::Stdio => Some(true),
         kind @ TargetKind::Process { .. } => Some(kind.uses_port_placeholder()),
+        TargetKind::Remote { .. } if target.port.is_some() => Some(true),
         TargetKind::Remote { .. } => None,
     }
 }

@@ -13,7 +13,8 @@
 //! Module map:
 //! - `host`: the runtime (`Host`, `HostHandle`): manager.lock, target lifecycle, events.
 //! - `launch`: starting one target by kind: the in-process memory server, a supervised child
-//!   serving HTTP itself, a stdio child behind the bridge; remote targets are only probed.
+//!   serving HTTP itself, a stdio child behind the bridge, the front of a remote with a port;
+//!   other remote targets are only probed.
 //! - `mcp_http`: an rmcp handler at `/mcp` over streamable HTTP, loopback binding, the guarded
 //!   router every target port gets.
 //! - `security`: loopback Host/Origin and bearer token checks for every port.
@@ -23,8 +24,8 @@
 //! - `target_facts`: CPU %, RSS and a missing command, added to `/status`.
 //! - `reload`: hot reload of config.toml. `log_tail`: a target's log in chunks (tail, follow).
 //! - `memory` (the memory MCP tools) and `memory_backend` (the host's one `StoreRegistry`).
-//! - `http_front`: the guarded front of an external HTTP server started with `{port}`, a
-//!   streaming reverse proxy to the child's internal port.
+//! - `http_front`: the guarded front of an external HTTP server started with `{port}` or of a
+//!   remote `url` target with a `port`: a streaming reverse proxy. `tls`: its https client.
 //! - `supervisor` (child processes: readiness, backoff, crash loop) and `stdio_bridge` (a stdio
 //!   server over streamable HTTP, shared or per session).
 
@@ -47,6 +48,7 @@ pub mod supervisor;
 mod target_facts;
 #[cfg(test)]
 mod tests;
+pub mod tls;
 mod ui;
 
 pub use host::{Host, HostError, HostHandle, HostOptions, TargetError};

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use msm_core::{Config, TargetKind};
+use msm_core::Config;
 use notify::Watcher;
 use serde::Serialize;
 
@@ -71,10 +71,10 @@ pub(crate) async fn reload(host: &HostRef) -> Result<ReloadSummary, msm_core::Co
     }
     host.set_config(new);
     for name in to_start {
-        let is_remote = host
+        let reached_only = host
             .target_config(&name)
-            .is_some_and(|t| matches!(t.kind, TargetKind::Remote { .. }));
-        if is_remote {
+            .is_some_and(|t| !t.is_served_by_host());
+        if reached_only {
             continue;
         }
         let host = host.clone();

@@ -98,7 +98,9 @@ pub async fn discover(
         .target(&settings.target)
         .map_err(|e| DiscoveryError::UnknownTarget(e, config_path.clone()))?
         .clone();
-    if let TargetKind::Remote { url, headers } = &target.kind {
+    if let TargetKind::Remote { url, headers, .. } = &target.kind
+        && !target.is_served_by_host()
+    {
         return remote_endpoint(&target, url, headers);
     }
     #[expect(
@@ -164,7 +166,7 @@ fn remote_endpoint(
     };
     if url.starts_with("https://") {
         return Err(bad(format!(
-            "{url} needs TLS, which this build of mcp-session-proxy does not include; reach it through a local http:// endpoint"
+            "{url} needs TLS, which mcp-session-proxy leaves to the host: give the target a `port` in config.toml, and the host fronts it there for every window"
         )));
     }
     let uri: Uri = url
@@ -296,7 +298,8 @@ impl Daemon<'_> {
         let served_by_host = match &self.target.kind {
             TargetKind::Builtin(_) => true,
             TargetKind::Process { .. } => self.target.transport == Transport::Stdio,
-            TargetKind::Remote { .. } => false,
+            // Only a fronted remote gets here: the host's guarded front answers `/health`.
+            TargetKind::Remote { .. } => true,
         };
         match probe(self.client, &uri, Duration::from_secs(2)).await {
             Probe::Answered { status: 200, .. } if served_by_host => PortState::Ready,

@@ -9,8 +9,9 @@
 //! just enough of each message to route it; [`stdin_lines`], [`sse`] and [`http`] are the
 //! plumbing; [`signals`] keeps SIGINT out.
 //!
-//! Known limits: no TLS (an `https://` url target is refused with a clear error; our daemons
-//! are plain loopback HTTP); the stateless revision's `Mcp-Param-*` headers are learnt from the
+//! Known limits: no TLS, by design: an `https://` url target is reached through the host's front
+//! on the target's `port` (the host holds the TLS connection for every window), and without a
+//! port it is refused with a clear error; the stateless revision's `Mcp-Param-*` headers are learnt from the
 //! `tools/list` answers this proxy forwarded (a call before any listing goes without them, and
 //! the SDKs re-list and retry on the server's header mismatch); on Windows, Ctrl-C is ignored from the moment the runtime starts
 //! (a few milliseconds into `main`), not before.

@@ -92,6 +92,10 @@ pub struct FoundServer {
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
     pub url: Option<String>,
+    /// The names of a remote entry's headers; the values (tokens, often) are never shown.
+    pub header_names: Vec<String>,
+    #[serde(skip)]
+    pub headers: BTreeMap<String, String>,
     /// It already runs `mcp-session-proxy`.
     pub through_proxy: bool,
     /// Ours because of an earlier adoption (the record has its original).
@@ -269,25 +273,30 @@ fn read_entry(
         problem.get_or_insert(reason);
         Vec::new()
     });
-    let mut env = BTreeMap::new();
-    match entry.get("env") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (key, value) in map {
-                match value {
-                    Value::String(s) => {
-                        env.insert(key.clone(), s.clone());
-                    }
-                    _ => {
-                        problem.get_or_insert(format!("env `{key}` is not a string"));
+    let mut string_map = |key: &str| {
+        let mut map = BTreeMap::new();
+        match entry.get(key) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(object)) => {
+                for (name, value) in object {
+                    match value {
+                        Value::String(s) => {
+                            map.insert(name.clone(), s.clone());
+                        }
+                        _ => {
+                            problem.get_or_insert(format!("{key} `{name}` is not a string"));
+                        }
                     }
                 }
             }
+            Some(_) => {
+                problem.get_or_insert(format!("`{key}` is not an object"));
+            }
         }
-        Some(_) => {
-            problem.get_or_insert("`env` is not an object".into());
-        }
-    }
+        map
+    };
+    let env = string_map("env");
+    let headers = string_map("headers");
     let mut command = text("command");
     if !entry.is_object() {
         problem.get_or_insert("the entry is not an object".into());
@@ -325,6 +334,8 @@ fn read_entry(
         env_names: env.keys().cloned().collect(),
         env,
         url,
+        header_names: headers.keys().cloned().collect(),
+        headers,
         through_proxy,
         adopted: false,
         target,

@@ -158,6 +158,7 @@ pub fn list(
 }
 
 /// A target to add: its block in config.toml and in secrets.toml.
+#[derive(Clone, PartialEq)]
 struct NewTarget {
     name: String,
     port: u16,
@@ -166,49 +167,74 @@ struct NewTarget {
     args: Vec<String>,
     cwd: Option<String>,
     env: BTreeMap<String, String>,
+    /// A remote entry adopted as a `url` target that the host fronts.
+    url: Option<String>,
+    transport: EntryTransport,
+    headers: BTreeMap<String, String>,
 }
 
 impl NewTarget {
+    /// Whether both run the same thing (then one target serves both entries).
     fn same_launch(&self, other: &NewTarget) -> bool {
-        (&self.command, &self.args, &self.cwd, self.share, &self.env)
-            == (
-                &other.command,
-                &other.args,
-                &other.cwd,
-                other.share,
-                &other.env,
-            )
+        let renamed = NewTarget {
+            name: other.name.clone(),
+            port: other.port,
+            ..self.clone()
+        };
+        renamed == *other
+    }
+
+    /// The tables of secrets.toml this target gets: values that must not sit in config.toml.
+    fn secret_tables(&self) -> impl Iterator<Item = (&'static str, &BTreeMap<String, String>)> {
+        [("env", &self.env), ("headers", &self.headers)]
+            .into_iter()
+            .filter(|(_, values)| !values.is_empty())
     }
 
     fn config_block(&self, server: &FoundServer) -> String {
         let mut doc = toml_edit::DocumentMut::new();
         let mut table = toml_edit::Table::new();
-        table["command"] = toml_edit::value(self.command.as_str());
-        let mut args = toml_edit::Array::new();
-        args.extend(self.args.iter().map(String::as_str));
-        table["args"] = toml_edit::value(args);
-        if let Some(cwd) = &self.cwd {
-            table["cwd"] = toml_edit::value(cwd.as_str());
+        if let Some(url) = &self.url {
+            table["url"] = toml_edit::value(url.as_str());
+            table["transport"] = toml_edit::value(match self.transport {
+                EntryTransport::Sse => "sse",
+                _ => "streamable-http",
+            });
+            table["port"] = toml_edit::value(i64::from(self.port));
+        } else {
+            table["command"] = toml_edit::value(self.command.as_str());
+            let mut args = toml_edit::Array::new();
+            args.extend(self.args.iter().map(String::as_str));
+            table["args"] = toml_edit::value(args);
+            if let Some(cwd) = &self.cwd {
+                table["cwd"] = toml_edit::value(cwd.as_str());
+            }
+            table["transport"] = toml_edit::value("stdio");
+            table["port"] = toml_edit::value(i64::from(self.port));
+            table["share"] = toml_edit::value(match self.share {
+                Hosting::Shared => "shared",
+                Hosting::PerProject => "per-project",
+                _ => "per-session",
+            });
+            table["start"] = toml_edit::value("on-demand");
         }
-        table["transport"] = toml_edit::value("stdio");
-        table["port"] = toml_edit::value(i64::from(self.port));
-        table["share"] = toml_edit::value(match self.share {
-            Hosting::Shared => "shared",
-            Hosting::PerProject => "per-project",
-            _ => "per-session",
-        });
-        table["start"] = toml_edit::value("on-demand");
+        let secrets: Vec<String> = self
+            .secret_tables()
+            .map(|(table, values)| {
+                let names: Vec<&str> = values.keys().map(String::as_str).collect();
+                format!(
+                    " Its {table} values ({}) are in secrets.toml.",
+                    names.join(", ")
+                )
+            })
+            .collect();
         table.decor_mut().set_prefix(format!(
             "\n# Adopted from {} ({}, `{}`) by `mcp-session-manager adopt`; `adopt --undo {}` puts it back.{}\n",
             server.file.display(),
             server.scope.as_str(),
             server.name,
             server.name,
-            if self.env.is_empty() {
-                String::new()
-            } else {
-                format!(" Env values ({}) are in secrets.toml.", self.env.keys().cloned().collect::<Vec<_>>().join(", "))
-            }
+            secrets.concat(),
         ));
         let mut targets = toml_edit::Table::new();
         targets.set_implicit(true);
@@ -218,17 +244,17 @@ impl NewTarget {
     }
 
     fn secrets_block(&self) -> Option<String> {
-        if self.env.is_empty() {
-            return None;
-        }
+        self.secret_tables().next()?;
         let mut doc = toml_edit::DocumentMut::new();
-        let mut env = toml_edit::Table::new();
-        for (key, value) in &self.env {
-            env.insert(key, toml_edit::value(value.as_str()));
-        }
         let mut target = toml_edit::Table::new();
         target.set_implicit(true);
-        target.insert("env", toml_edit::Item::Table(env));
+        for (name, values) in self.secret_tables() {
+            let mut table = toml_edit::Table::new();
+            for (key, value) in values {
+                table.insert(key, toml_edit::value(value.as_str()));
+            }
+            target.insert(name, toml_edit::Item::Table(table));
+        }
         let mut targets = toml_edit::Table::new();
         targets.set_implicit(true);
         targets.insert(&self.name, toml_edit::Item::Table(target));
@@ -294,11 +320,15 @@ pub fn adopt(
                     "already runs through mcp-session-proxy".to_owned()
                 },
             )
-        } else if server.transport != EntryTransport::Stdio {
-            Some(
-                "a remote server: Claude Code speaks HTTP to it itself, so it is left as it is"
-                    .to_owned(),
-            )
+        } else if server.transport != EntryTransport::Stdio && share != Hosting::Shared {
+            Some(if share == Hosting::Leave {
+                server.proposal.reason.clone()
+            } else {
+                format!(
+                    "a remote server is either shared (one connection for every window) or left, not {}",
+                    share.as_str()
+                )
+            })
         } else if share == Hosting::Leave {
             Some(server.proposal.reason.clone())
         } else {
@@ -394,7 +424,9 @@ pub fn adopt(
             let edits = adopt_edits(entries, &request.proxy);
             let (new_text, _) = merge::replace_entries(&text, source.dialect(), &edits)
                 .map_err(|e| ConfigWriteError::from_merge(file, e))?;
-            let secrets = entries.iter().flat_map(|(server, _)| server.env.values());
+            let secrets = entries
+                .iter()
+                .flat_map(|(server, _)| server.env.values().chain(server.headers.values()));
             report
                 .diffs
                 .push(masked(diff(file, &text, &new_text), secrets));
@@ -679,6 +711,12 @@ fn launch_of(server: &FoundServer, share: Hosting) -> NewTarget {
         args,
         cwd,
         env: server.env.clone(),
+        url: server
+            .url
+            .clone()
+            .filter(|_| server.transport != EntryTransport::Stdio),
+        transport: server.transport,
+        headers: server.headers.clone(),
     }
 }
 
@@ -881,10 +919,12 @@ fn masked<'a>(mut diff: FileDiff, values: impl Iterator<Item = &'a String>) -> F
 /// What secrets.toml gains, with every value hidden.
 fn masked_secrets_diff(targets: &[NewTarget]) -> String {
     let mut out = String::new();
-    for target in targets.iter().filter(|t| !t.env.is_empty()) {
-        out.push_str(&format!("+[targets.{}.env]\n", target.name));
-        for key in target.env.keys() {
-            out.push_str(&format!("+{key} = <hidden>\n"));
+    for target in targets {
+        for (table, values) in target.secret_tables() {
+            out.push_str(&format!("+[targets.{}.{table}]\n", target.name));
+            for key in values.keys() {
+                out.push_str(&format!("+{key} = <hidden>\n"));
+            }
         }
     }
     out

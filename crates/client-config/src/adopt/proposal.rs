@@ -91,7 +91,7 @@ pub fn propose(server: &FoundServer, project: &Path) -> Proposal {
     if server.transport != EntryTransport::Stdio {
         return proposal(
             Hosting::Leave,
-            "a remote server: Claude Code speaks HTTP to it itself",
+            "a remote server: Claude Code speaks HTTP to it itself; hosted as shared, every window uses one connection through the host",
         );
     }
     if let Some(arg) = server.args.iter().find(|a| names_project(a, project)) {

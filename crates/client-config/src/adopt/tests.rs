@@ -488,3 +488,51 @@ proptest! {
         prop_assert_eq!(f.snapshot(), before);
     }
 }
+
+#[test]
+fn a_remote_entry_is_left_by_default_and_shared_through_the_host_on_request() {
+    let f = Fixture::new();
+    f.write(
+        &f.claude_json(),
+        r#"{"mcpServers": {
+  "team": {"type": "http", "url": "https://mcp.example.test/mcp", "headers": {"Authorization": "Bearer tok-SECRET-9"}},
+  "feed": {"type": "sse", "url": "https://feed.example.test/sse"}
+}}
+"#,
+    );
+    let before = f.snapshot();
+    let left = adopt(&f.request(&[], true), &mut no_host).unwrap();
+    assert!(left.adopted.is_empty(), "{:?}", left.adopted);
+    assert!(left.skipped.iter().all(|s| s.reason.contains("remote")));
+    assert_eq!(f.snapshot(), before, "nothing written");
+
+    let mut request = f.request(&["team", "feed"], false);
+    request.share.insert("team".into(), Hosting::Shared);
+    request.share.insert("feed".into(), Hosting::PerSession);
+    let report = adopt(&request, &mut no_host).unwrap();
+    assert_eq!(report.adopted.len(), 1, "{report:?}");
+    let feed = report.skipped.iter().find(|s| s.name == "feed").unwrap();
+    assert!(feed.reason.contains("shared"), "{}", feed.reason);
+
+    let config = Config::load(&f.state.join("config.toml")).unwrap();
+    let team = &config.targets["team"];
+    assert!(team.is_fronted_remote());
+    let TargetKind::Remote { url, headers, .. } = &team.kind else {
+        panic!("{team:?}")
+    };
+    assert_eq!(url, "https://mcp.example.test/mcp");
+    assert_eq!(
+        headers["Authorization"], "Bearer tok-SECRET-9",
+        "from secrets.toml"
+    );
+    let config_text = std::fs::read_to_string(f.state.join("config.toml")).unwrap();
+    assert!(!config_text.contains("tok-SECRET-9"), "{config_text}");
+    let client: Value = serde_json::from_slice(&std::fs::read(f.claude_json()).unwrap()).unwrap();
+    assert_eq!(
+        client["mcpServers"]["team"]["args"],
+        json!(["--target", "team"])
+    );
+
+    undo(&f.request(&[], true)).unwrap();
+    assert_eq!(f.snapshot(), before, "undo gives back every byte");
+}
