@@ -57,6 +57,7 @@ pub fn run(args: crate::AdoptArgs) -> anyhow::Result<ExitCode> {
         } else {
             find_proxy_for_current_exe()?
         },
+        environment: std::env::vars().collect(),
     };
     let report = if args.undo {
         let report = adopt::undo(&request)?;

@@ -52,6 +52,19 @@ def total_rss_mib(pids: list[int]) -> float:
     return sum(rss_kib(p) for p in set(pids)) / 1024
 
 
+def total_pss_mib(pids: list[int]) -> float:
+    """Proportional set size: a page shared by N processes (a binary's code) counts 1/N each."""
+    total = 0
+    for pid in set(pids):
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
 def use(peer: StdioPeer) -> None:
     peer.handshake()
     peer.request("tools/list", {})
@@ -66,13 +79,14 @@ def before(root: Path, windows: int, env: dict) -> float:
             use(peer)
             peers.append(peer)
     time.sleep(1)
-    rss = total_rss_mib([p for peer in peers for p in descendants(peer.proc.pid)])
+    pids = [p for peer in peers for p in descendants(peer.proc.pid)]
+    rss, pss = total_rss_mib(pids), total_pss_mib(pids)
     for peer in peers:
         peer.close()
-    return rss
+    return rss, pss
 
 
-def after(root: Path, windows: int, env: dict, projects: list[Path]) -> tuple[float, int]:
+def after(root: Path, windows: int, env: dict, projects: list[Path], share: tuple[str, ...]) -> tuple[dict, float, int]:
     manager = binary("mcp-session-manager")
     proxy = binary("mcp-session-proxy")
     state = Path(env["MCP_SESSION_MANAGER_HOME"])
@@ -80,22 +94,33 @@ def after(root: Path, windows: int, env: dict, projects: list[Path]) -> tuple[fl
                             start_new_session=True)
     port = int((state / "config.toml").read_text().split("port = ", 1)[1].split()[0])
     wait(f"http://127.0.0.1:{port}/health")
-    subprocess.run([str(manager), "adopt", "--all"], env=env, cwd=projects[0], check=True, capture_output=True)
+    share_args = [a for choice in share for a in ("--share", choice)]
+    subprocess.run([str(manager), "adopt", "--all", *share_args], env=env, cwd=projects[0], check=True, capture_output=True)
+    # What each window now runs for each server: the client entry adoption wrote.
+    entries = json.loads((root / "home" / ".claude.json").read_text())["mcpServers"]
     peers = []
     for window in range(windows):
         for name in fleet(root):
-            peer = StdioPeer([str(proxy), "--target", name, "--project", str(projects[window])], env)
+            args = entries[name]["args"]
+            target = args[args.index("--target") + 1]
+            peer = StdioPeer([str(proxy), "--target", target, "--project", str(projects[window])], env)
             use(peer)
             peers.append(peer)
     time.sleep(1)
-    pids = descendants(host.pid) + [p for peer in peers for p in descendants(peer.proc.pid)]
-    rss = total_rss_mib(pids)
-    children = len(descendants(host.pid)) - 1
+    child_pids = [p for p in descendants(host.pid) if p != host.pid]
+    proxy_pids = [p for peer in peers for p in descendants(peer.proc.pid)]
+    if os.environ.get("BENCH_VERBOSE"):
+        for pid in child_pids:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            print(f"  child {pid} {rss_kib(pid) // 1024} MiB: {cmd[:150]}")
+    parts = {"host": total_rss_mib([host.pid]), "children": total_rss_mib(child_pids),
+             "proxies": total_rss_mib(proxy_pids)}
+    pss = total_pss_mib([host.pid, *child_pids, *proxy_pids])
     for peer in peers:
         peer.close()
     host.terminate()
     host.wait(30)
-    return rss, children
+    return parts, pss, len(child_pids)
 
 
 def wait(url: str) -> None:
@@ -121,7 +146,7 @@ def setup(root: Path) -> dict:
                 MCP_SESSION_MANAGER_LOG="warn")
 
 
-def bench_rss(windows: int, same_project: bool) -> None:
+def bench_rss(windows: int, same_project: bool, share: tuple[str, ...] = (), label: str = "") -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         env = setup(root)
@@ -130,12 +155,15 @@ def bench_rss(windows: int, same_project: bool) -> None:
             p.mkdir(exist_ok=True)
         (root / "home" / ".claude.json").write_text(json.dumps({"mcpServers": fleet(root)}))
         env_cwd = dict(env)
-        rss_before = before(root, windows, env_cwd)
-        rss_after, children = after(root, windows, env, projects)
+        rss_before, pss_before = before(root, windows, env_cwd)
+        parts, pss_after, children = after(root, windows, env, projects, share)
+        rss_after = sum(parts.values())
         where = "one project" if same_project else f"{windows} projects"
-        print(f"RSS, {windows} windows x 6 servers on {where}: before {rss_before:.0f} MiB "
-              f"({windows * 6} children); after {rss_after:.0f} MiB (host, {children} children, "
-              f"{windows * 6} proxies): {rss_after / rss_before:.2f} of before (goal <= 0.33)")
+        print(f"RSS, {windows} windows x 6 servers on {where}{label}: before {rss_before:.0f} MiB "
+              f"({windows * 6} children); after {rss_after:.0f} MiB (host {parts['host']:.0f}, {children} children "
+              f"{parts['children']:.0f}, {windows * 6} proxies {parts['proxies']:.0f}): "
+              f"{rss_after / rss_before:.2f} of before (goal <= 0.33); PSS {pss_before:.0f} -> {pss_after:.0f} MiB: "
+              f"{pss_after / pss_before:.2f}")
 
 
 def bench_adopt_20() -> None:
@@ -190,11 +218,16 @@ def bench_first_answer() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--windows", type=int, default=5)
+    parser.add_argument("--rss-only", action="store_true")
     args = parser.parse_args()
-    bench_adopt_20()
-    bench_first_answer()
+    if not args.rss_only:
+        bench_adopt_20()
+        bench_first_answer()
     bench_rss(args.windows, same_project=True)
     bench_rss(args.windows, same_project=False)
+    # The user's own server is proposed per session (unknown state); one the user knows to be
+    # stateless can be switched to shared before applying, as the Servers page offers.
+    bench_rss(args.windows, same_project=True, share=("notes=shared",), label=", notes switched to shared")
 
 
 if __name__ == "__main__":

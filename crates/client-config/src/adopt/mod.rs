@@ -50,6 +50,9 @@ pub struct AdoptRequest {
     pub record_path: PathBuf,
     /// The proxy the rewritten entries run (absolute, existing).
     pub proxy: PathBuf,
+    /// The variables `${VAR}` in an entry expand from, as Claude Code expands them from its own
+    /// environment: the adopting user's (`std::env::vars()`).
+    pub environment: BTreeMap<String, String>,
 }
 
 /// One server entry adopted (or, in a dry run, to be adopted).
@@ -182,6 +185,22 @@ impl NewTarget {
             ..self.clone()
         };
         renamed == *other
+    }
+
+    /// This launch with every `${VAR}` and `${VAR:-default}` expanded, as Claude Code does in
+    /// command, args, env, url and headers; `Err(VAR)` names a variable that is not set.
+    fn expanded(mut self, environment: &BTreeMap<String, String>) -> Result<NewTarget, String> {
+        let expand = |value: &mut String| -> Result<(), String> {
+            *value = expand_variables(value, environment)?;
+            Ok(())
+        };
+        expand(&mut self.command)?;
+        self.args.iter_mut().try_for_each(expand)?;
+        self.cwd.iter_mut().try_for_each(expand)?;
+        self.env.values_mut().try_for_each(expand)?;
+        self.url.iter_mut().try_for_each(expand)?;
+        self.headers.values_mut().try_for_each(expand)?;
+        Ok(self)
     }
 
     /// The tables of secrets.toml this target gets: values that must not sit in config.toml.
@@ -342,7 +361,19 @@ pub fn adopt(
             });
             continue;
         }
-        let launch = launch_of(server, share);
+        let launch = match launch_of(server, share).expanded(&request.environment) {
+            Ok(launch) => launch,
+            Err(variable) => {
+                report.skipped.push(SkippedEntry {
+                    name: server.name.clone(),
+                    file: Some(server.file.clone()),
+                    reason: format!(
+                        "it uses ${{{variable}}}, which is not set here (Claude Code would expand it); set it and adopt again"
+                    ),
+                });
+                continue;
+            }
+        };
         let index = match targets.iter().position(|t| t.same_launch(&launch)) {
             Some(index) => index,
             None => {
@@ -718,6 +749,32 @@ fn launch_of(server: &FoundServer, share: Hosting) -> NewTarget {
         transport: server.transport,
         headers: server.headers.clone(),
     }
+}
+
+/// `text` with `${VAR}` and `${VAR:-default}` replaced from `environment`; `Err(VAR)` for a
+/// variable that is neither set nor defaulted. A `${` without its `}` is kept as it is.
+fn expand_variables(text: &str, environment: &BTreeMap<String, String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("${") {
+        let Some(length) = rest[start + 2..].find('}') else {
+            break;
+        };
+        let inner = &rest[start + 2..start + 2 + length];
+        let (name, default) = match inner.split_once(":-") {
+            Some((name, default)) => (name, Some(default)),
+            None => (inner, None),
+        };
+        out.push_str(&rest[..start]);
+        match (environment.get(name), default) {
+            (Some(value), _) => out.push_str(value),
+            (None, Some(default)) => out.push_str(default),
+            (None, None) => return Err(name.to_owned()),
+        }
+        rest = &rest[start + 2 + length + 1..];
+    }
+    out.push_str(rest);
+    Ok(out)
 }
 
 /// The server's name as a target name (letters, digits, `-`, `_`), made unique.

@@ -171,14 +171,24 @@ fn looks_like_path(value: &str) -> bool {
 }
 
 fn is_memory_server(word: &str) -> bool {
-    matches!(package_name(word), "server-memory" | "mcp-server-memory")
+    matches!(
+        package_name(word).as_str(),
+        "server-memory" | "mcp-server-memory"
+    )
 }
 
-/// `@scope/name@1.2` → `name`; a path → its file name.
-fn package_name(word: &str) -> &str {
+/// The package a word of a command line names, spelled as on npm and PyPI:
+/// `@scope/name@1.2` → `name`, a path → its file name without `.exe`/`.cmd`, and a Python
+/// module (`python -m mcp_server_time`) → `mcp-server-time`.
+fn package_name(word: &str) -> String {
     let last = word.rsplit(['/', '\\']).next().unwrap_or(word);
-    match last.find('@') {
+    let name = match last.find('@') {
         Some(0) | None => last,
         Some(at) => &last[..at],
-    }
+    };
+    let name = [".exe", ".cmd", ".bat", ".py"]
+        .iter()
+        .find_map(|ext| name.strip_suffix(ext))
+        .unwrap_or(name);
+    name.replace('_', "-")
 }

@@ -64,6 +64,7 @@ impl Fixture {
             config_path: self.state.join("config.toml"),
             record_path: self.state.join("adoptions.json"),
             proxy: self.proxy.clone(),
+            environment: BTreeMap::from([("API_TOKEN".to_owned(), "tok-from-env".to_owned())]),
         }
     }
 
@@ -535,4 +536,61 @@ fn a_remote_entry_is_left_by_default_and_shared_through_the_host_on_request() {
 
     undo(&f.request(&[], true)).unwrap();
     assert_eq!(f.snapshot(), before, "undo gives back every byte");
+}
+
+#[test]
+fn well_known_servers_are_recognised_in_every_spelling_of_their_command() {
+    let f = Fixture::new();
+    f.write(
+        &f.claude_json(),
+        r#"{"mcpServers": {
+  "module": {"command": "python3", "args": ["-m", "mcp_server_time"]},
+  "windows-exe": {"command": "C:\\Users\\me\\.local\\bin\\mcp-server-time.exe"},
+  "uvx": {"command": "uvx", "args": ["mcp-server-fetch@2025.4.7"]},
+  "scoped": {"command": "npx", "args": ["-y", "@modelcontextprotocol/server-sequential-thinking@latest"]},
+  "mine": {"command": "python3", "args": ["-m", "my_tools"]}
+}}
+"#,
+    );
+    let found = list(&f.dirs(), &f.project, &f.state.join("adoptions.json")).unwrap();
+    for name in ["module", "windows-exe", "uvx", "scoped"] {
+        assert_eq!(
+            server(&found, name).proposal.share,
+            Hosting::Shared,
+            "{name}"
+        );
+    }
+    assert_eq!(server(&found, "mine").proposal.share, Hosting::PerSession);
+}
+
+#[test]
+fn variables_in_an_entry_expand_as_claude_code_expands_them_or_the_entry_is_skipped() {
+    let f = Fixture::new();
+    f.write(
+        &f.claude_json(),
+        r#"{"mcpServers": {
+  "api": {"command": "api-server", "args": ["--root", "${DATA_DIR:-/srv/data}"], "env": {"TOKEN": "Bearer ${API_TOKEN}"}},
+  "broken": {"command": "other-server", "env": {"KEY": "${NOT_SET_ANYWHERE}"}}
+}}
+"#,
+    );
+    let report = adopt(&f.request(&[], true), &mut no_host).unwrap();
+    assert_eq!(report.adopted.len(), 1, "{report:?}");
+    let broken = report.skipped.iter().find(|s| s.name == "broken").unwrap();
+    assert!(
+        broken.reason.contains("${NOT_SET_ANYWHERE}"),
+        "{}",
+        broken.reason
+    );
+    let config = Config::load(&f.state.join("config.toml")).unwrap();
+    let TargetKind::Process { args, env, .. } = &config.targets["api"].kind else {
+        panic!()
+    };
+    assert_eq!(args, &["--root", "/srv/data"]);
+    assert_eq!(env["TOKEN"], "Bearer tok-from-env");
+    let client = std::fs::read_to_string(f.claude_json()).unwrap();
+    assert!(
+        client.contains("${NOT_SET_ANYWHERE}"),
+        "the skipped entry is untouched"
+    );
 }

@@ -121,6 +121,7 @@ async fn run(
             } else {
                 find_proxy_for_current_exe()?
             },
+            environment: std::env::vars().collect(),
         };
         let reload = || {
             runtime
