@@ -280,7 +280,7 @@ fn spawn_all<R: Runtime>(app: &AppHandle<R>, action: TargetAction) {
     tauri::async_runtime::spawn(async move {
         let status = Status::from(&host.status());
         let mut failures = Vec::new();
-        for target in status.targets.iter().filter(|t| !t.is_remote()) {
+        for target in status.targets.iter().filter(|t| !t.is_reached_only()) {
             let result = match action {
                 TargetAction::Stop if target.state != msm_host::api_types::TargetState::Stopped => {
                     host.stop_target(&target.name).await

@@ -17,7 +17,7 @@ pub enum HostSnapshot {
 
 /// A target's state as the menu words it: a remote target is `reachable` or `unreachable`.
 pub fn shown_state(target: &Target) -> &'static str {
-    match (target.is_remote(), target.reachable) {
+    match (target.is_reached_only(), target.reachable) {
         (true, Some(true)) => "reachable",
         (true, Some(false)) => "unreachable",
         _ if target.state == TargetState::Idle => "idle (starts on demand)",
@@ -197,7 +197,7 @@ pub fn icon_state(snapshot: &HostSnapshot) -> IconState {
         HostSnapshot::Starting => IconState::SomeStopped,
         HostSnapshot::Unreachable(_) => IconState::Error,
         HostSnapshot::Running(status) => {
-            let managed = status.targets.iter().filter(|t| !t.is_remote());
+            let managed = status.targets.iter().filter(|t| !t.is_reached_only());
             let mut state = IconState::AllRunning;
             for target in managed {
                 match target.state {
@@ -256,7 +256,7 @@ fn target_label(target: &Target) -> String {
 }
 
 fn target_entries(target: &Target) -> Vec<MenuEntry> {
-    if target.is_remote() {
+    if target.is_reached_only() {
         return vec![MenuEntry::Info(
             "Run elsewhere: not started or stopped here".into(),
         )];
@@ -296,7 +296,11 @@ pub fn menu_model(snapshot: &HostSnapshot, autostart: bool) -> Vec<MenuEntry> {
             label: target_label(target),
             entries: target_entries(target),
         }));
-        let managed: Vec<&Target> = status.targets.iter().filter(|t| !t.is_remote()).collect();
+        let managed: Vec<&Target> = status
+            .targets
+            .iter()
+            .filter(|t| !t.is_reached_only())
+            .collect();
         if !managed.is_empty() {
             entries.push(MenuEntry::Item {
                 action: MenuAction::StartAll,
@@ -423,6 +427,7 @@ mod tests {
     fn three_icon_states() {
         let mut remote_down = target("team", TargetState::Failed, 0);
         remote_down.kind = TargetKind::Remote;
+        remote_down.port = None;
         let mut disabled = target("later", TargetState::Stopped, 0);
         disabled.enabled = false;
         let check = |snapshot: HostSnapshot, expected: IconState| {

@@ -236,6 +236,8 @@
   }
 
   const isUp = (target) => ["running", "starting", "idle"].includes(target.state);
+  /** A remote that clients reach directly; one with a port is fronted (and managed) by the host. */
+  const reachedOnly = (target) => target.kind === "remote" && target.port === null;
 
   function renderTargets() {
     const targets = state.status ? state.status.targets : [];
@@ -244,7 +246,7 @@
     $("targets-empty").hidden = !(state.status && targets.length === 0);
     const running = targets.filter((t) => t.state === "running").length;
     $("servers-count").textContent = targets.length ? `${running} of ${targets.length} running` : "";
-    const managed = targets.filter((t) => t.kind !== "remote" && t.needs === null);
+    const managed = targets.filter((t) => !reachedOnly(t) && t.needs === null);
     $("start-all").disabled = !managed.some((t) => !isUp(t)) || state.pendingActions.size > 0;
     $("stop-all").disabled = !managed.some((t) => t.state !== "stopped") || state.pendingActions.size > 0;
   }
@@ -253,7 +255,7 @@
     const name = target.name;
     const stateName = targetState(target);
     const pending = state.pendingActions.has(name);
-    const remote = target.kind === "remote";
+    const remote = reachedOnly(target);
     const details = [];
     if (target.last_error) details.push(h("span", { class: "error", title: target.last_error }, target.last_error));
     if (remote) details.push(h("span", { class: "path" }, pathText(target.url)));
@@ -887,27 +889,32 @@
     if (!state.adopt) return;
     const servers = state.adopt.servers;
     replaceChildren($("adopt-table").querySelector("tbody"), servers.map((server) => {
-      const runs = server.transport === "stdio"
-        ? [server.command, ...server.args].join(" ")
-        : server.url;
+      const remote = server.transport !== "stdio";
+      const runs = remote ? server.url : [server.command, ...server.args].join(" ");
+      // A remote entry is left unless asked: then the host fronts it, shared by every window.
+      const modes = remote ? ["leave", "shared"] : ["shared", "per-project", "per-session"];
+      const choosable = !server.adopted && !server.through_proxy && !server.problem
+        && (remote || server.proposal.share !== "leave");
       return h("tr", { dataset: { adopt: server.name } },
         h("td", {}, h("span", { class: "name" }, server.name), h("span", { class: "kind" }, server.transport)),
         h("td", {}, h("span", { class: "path muted", title: server.file }, pathText(server.file)),
           h("span", { class: "kind" }, server.project ? `${server.scope} · ${baseName(server.project)}` : server.scope)),
         h("td", { class: "mono" }, runs ?? DASH,
-          server.env_names.length ? h("span", { class: "kind" }, `env: ${server.env_names.join(", ")}`) : null),
-        h("td", {}, server.adopted || server.through_proxy || server.proposal.share === "leave"
+          server.env_names.length ? h("span", { class: "kind" }, `env: ${server.env_names.join(", ")}`) : null,
+          server.header_names?.length ? h("span", { class: "kind" }, `headers: ${server.header_names.join(", ")}`) : null),
+        h("td", {}, !choosable
           ? h("span", { class: "name" }, server.proposal.share)
           : h("select", {
             "aria-label": `How to host ${server.name}`, dataset: { hosting: server.name },
-          }, ...["shared", "per-project", "per-session"].map((mode) => h("option",
-            { value: mode, selected: mode === server.proposal.share }, mode))),
-        h("span", { class: "muted" }, server.proposal.reason)),
+            onchange: remote ? () => renderAdopt() : null,
+          }, ...modes.map((mode) => h("option",
+            { value: mode, selected: mode === (chosenHosting(server) ?? server.proposal.share) }, mode))),
+        h("span", { class: "kind" }, server.proposal.reason)),
         h("td", {}, server.adopted ? "adopted" : (server.through_proxy ? "through the proxy" : "started by Claude Code")),
         h("td", { class: "actions" }, server.adopted
           ? h("button", { type: "button", class: "button small", "aria-label": `Undo adopting ${server.name}`,
             onclick: () => previewAdopt("/api/adopt/undo", { names: [server.name], all: false }) }, "Undo")
-          : h("button", { type: "button", class: "button small primary", disabled: server.proposal.share === "leave",
+          : h("button", { type: "button", class: "button small primary", disabled: chosenHosting(server) === "leave",
             "aria-label": `Adopt ${server.name}`,
             onclick: () => previewAdopt("/api/adopt", {
               names: [server.name], all: false, project: server.project,
@@ -927,7 +934,7 @@
   function adoptAll() {
     const share = {};
     for (const server of state.adopt?.servers ?? []) {
-      if (!server.adopted && !server.through_proxy && server.proposal.share !== "leave") {
+      if (!server.adopted && !server.through_proxy && chosenHosting(server) !== "leave") {
         share[server.name] = chosenHosting(server);
       }
     }

@@ -245,6 +245,49 @@ def test_configure_claude_code_shows_the_diff_then_writes(host, browser):
     assert summary.count("claude mcp list") == 1, f"the host's next step, said once: {summary}"
 
 
+def test_adopt_section_previews_adopts_a_stdio_and_a_remote_server_and_undoes_them(host, browser):
+    """The Servers page's adopt section: a stdio server and (on request) a remote one, the
+    preview diff with secrets hidden, then Apply, then Undo all back to the very bytes."""
+    from conftest import FASTMCP_PYTHON
+
+    claude_json = host.home.home / ".claude.json"
+    notes = Path(__file__).parent / "servers" / "notes_stdio_server.py"
+    claude_json.write_text(json.dumps({"mcpServers": {
+        "notes": {"command": str(FASTMCP_PYTHON), "args": [str(notes)], "env": {"NOTES_TOKEN": "ui-SECRET-1"}},
+        "team": {"type": "http", "url": "https://team.example.invalid/mcp", "headers": {"Authorization": "Bearer ui-SECRET-2"}},
+    }}, indent=2))
+    original = claude_json.read_bytes()
+    browser("goto", url=dashboard_url(host))
+    notes_row, team_row = '#adopt-table tr[data-adopt="notes"]', '#adopt-table tr[data-adopt="team"]'
+    browser.wait(notes_row, text="NOTES_TOKEN")
+    assert browser.text(team_row).count("Authorization") == 1, "header names are shown, never values"
+    assert "ui-SECRET" not in browser("eval", expression="document.body.innerText")
+    assert browser("eval", expression=f"document.querySelector('{team_row} button').disabled") is True
+    assert browser("texts", selector=f"{team_row} select option") == ["leave", "shared"]
+    browser("select", selector=f"{team_row} select", value="shared")
+    browser.wait(f"{team_row} button:not([disabled])")
+
+    browser("click", selector="#adopt-all")
+    browser.wait("#adopt-diff span.add", text="--target")
+    diff = browser.text("#adopt-diff")
+    assert "ui-SECRET" not in diff and "<hidden>" in diff, diff
+    assert claude_json.read_bytes() == original, "the preview writes nothing"
+    browser("click", selector="#adopt-apply")
+    browser.wait(notes_row, text="adopted")
+    servers = json.loads(claude_json.read_text())["mcpServers"]
+    assert servers["notes"]["args"] == ["--target", "notes"]
+    assert servers["team"]["args"] == ["--target", "team"]
+    status = {t["name"]: t for t in host.api("GET", "/status")[1]["targets"]}
+    assert status["team"]["guarded"] is True and status["notes"]["state"] == "idle", status
+    browser.screenshot("adopted")
+
+    browser("click", selector="#adopt-undo-all")
+    browser.wait("#adopt-diff span.del", text="--target")
+    browser("click", selector="#adopt-apply")
+    wait_until(lambda: claude_json.read_bytes() == original, what="the original bytes back")
+    browser.wait(notes_row, text="started by Claude Code")
+
+
 def test_manager_going_away_shows_not_reachable_and_coming_back_recovers(host, browser):
     browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")

@@ -121,8 +121,10 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn is_remote(&self) -> bool {
-        self.kind == TargetKind::Remote
+    /// A remote server that clients reach directly: nothing here starts or stops it (a remote
+    /// with a port is served by the host's front, and managed like any target).
+    pub fn is_reached_only(&self) -> bool {
+        self.kind == TargetKind::Remote && self.port.is_none()
     }
 }
 

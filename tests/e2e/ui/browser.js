@@ -60,6 +60,10 @@ async function main() {
       await page.locator(selector).first().fill(value, { timeout: 10000 });
       return true;
     },
+    async select({ selector, value }) {
+      await page.locator(selector).first().selectOption(value, { timeout: 10000 });
+      return true;
+    },
     async press({ selector, key }) {
       await page.locator(selector).first().press(key, { timeout: 10000 });
       return true;
