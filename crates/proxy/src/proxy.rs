@@ -621,11 +621,8 @@ impl Proxy {
                     && candidate == id
                 {
                     if let Some(version) = jsonrpc::negotiated_version(bytes) {
-                        if let (Ok(value), Ok(mut slot)) = (
-                            HeaderValue::from_str(&version),
-                            self.protocol_version.lock(),
-                        ) {
-                            *slot = Some(value);
+                        if let Ok(value) = HeaderValue::from_str(&version) {
+                            *crate::transport::lock(&self.protocol_version) = Some(value);
                         }
                         self.handshake.initialize = Some(init.clone());
                         self.handshake.initialized = None;

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::oneshot;
 
-use super::{Failure, LinkContext, LinkEvent, Outgoing, Transport, is_internal_answer};
+use super::{Failure, LinkContext, LinkEvent, Outgoing, Transport, is_internal_answer, lock};
 use crate::http::{SendError, error_chain, read_body, resolve, send};
 use crate::jsonrpc::{self, IdKey, Kind};
 use crate::sse;
@@ -89,9 +89,7 @@ impl LegacySse {
             inner.forward(event);
         }
         let reader = tokio::spawn(inner.clone().read_stream(body, parser));
-        if let Ok(mut slot) = inner.reader.lock() {
-            *slot = Some(reader.abort_handle());
-        }
+        *lock(&inner.reader) = Some(reader.abort_handle());
         Ok(LegacySse { inner })
     }
 }
@@ -114,19 +112,14 @@ impl Transport for LegacySse {
                 .and_then(|m| m.first().and_then(|m| m.request_id().cloned()))
                 .ok_or("the cached initialize has no id")?;
             let (answer_tx, answer_rx) = oneshot::channel();
-            if let Ok(mut internal) = inner.internal.lock() {
-                internal.insert(id, answer_tx);
-            }
+            lock(&inner.internal).insert(id, answer_tx);
             inner.post(initialize).await?;
             let answer = tokio::time::timeout(Duration::from_secs(30), answer_rx)
                 .await
                 .map_err(|_| "no answer to the replayed initialize".to_owned())?
                 .map_err(|_| "the stream ended before the initialize answer".to_owned())?;
-            if let Some(version) = jsonrpc::negotiated_version(&answer)
-                && let Ok(value) = HeaderValue::from_str(&version)
-                && let Ok(mut slot) = inner.link.protocol_version.lock()
-            {
-                *slot = Some(value);
+            if let Some(version) = jsonrpc::negotiated_version(&answer) {
+                inner.link.set_protocol_version(&version);
             }
             if let Some(initialized) = initialized {
                 inner.post(initialized).await?;
@@ -138,7 +131,8 @@ impl Transport for LegacySse {
     fn close(&self) -> BoxFuture<'_, ()> {
         Box::pin(async move {
             self.inner.closed.store(true, Ordering::SeqCst);
-            if let Some(reader) = self.inner.reader.lock().ok().and_then(|mut r| r.take()) {
+            let reader = lock(&self.inner.reader).take();
+            if let Some(reader) = reader {
                 reader.abort();
             }
         })
@@ -169,9 +163,7 @@ impl Inner {
     }
 
     async fn deliver(self: Arc<Self>, message: Outgoing) {
-        if let Ok(mut awaiting) = self.awaiting.lock() {
-            awaiting.extend(message.requests.iter().cloned());
-        }
+        lock(&self.awaiting).extend(message.requests.iter().cloned());
         let outcome = send(
             &self.link.client,
             Method::POST,
@@ -200,7 +192,8 @@ impl Inner {
             Err(SendError::NotReached(e)) => Failure::NotReached(e),
             Err(SendError::MayHaveReached(e)) => Failure::MayHaveReached(e),
         };
-        if let Ok(mut awaiting) = self.awaiting.lock() {
+        {
+            let mut awaiting = lock(&self.awaiting);
             for id in &message.requests {
                 awaiting.remove(id);
             }
@@ -225,14 +218,8 @@ impl Inner {
         if self.closed.load(Ordering::SeqCst) {
             return;
         }
-        let lost = self
-            .awaiting
-            .lock()
-            .map(|mut a| a.drain().collect())
-            .unwrap_or_default();
-        if let Ok(mut internal) = self.internal.lock() {
-            internal.clear();
-        }
+        let lost = lock(&self.awaiting).drain().collect();
+        lock(&self.internal).clear();
         self.link.emit(LinkEvent::Down {
             generation: self.link.generation,
             reason,
@@ -250,16 +237,13 @@ impl Inner {
             for message in &inspected {
                 if let Kind::Response { id: Some(id) } = &message.kind {
                     if is_internal_answer(id) {
-                        if let Some(waiter) =
-                            self.internal.lock().ok().and_then(|mut i| i.remove(id))
-                        {
+                        let waiter = lock(&self.internal).remove(id);
+                        if let Some(waiter) = waiter {
                             let _ = waiter.send(event.data.clone());
                         }
                         return;
                     }
-                    if let Ok(mut awaiting) = self.awaiting.lock() {
-                        awaiting.remove(id);
-                    }
+                    lock(&self.awaiting).remove(id);
                 }
             }
         }

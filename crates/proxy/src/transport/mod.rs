@@ -5,7 +5,7 @@
 mod legacy_sse;
 mod streamable;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -108,8 +108,28 @@ impl LinkContext {
     }
 
     fn protocol_version(&self) -> Option<HeaderValue> {
-        self.protocol_version.lock().ok()?.clone()
+        lock(&self.protocol_version).clone()
     }
+
+    fn set_protocol_version(&self, version: &str) {
+        if let Ok(value) = HeaderValue::from_str(version) {
+            *lock(&self.protocol_version) = Some(value);
+        }
+    }
+}
+
+/// Locks `mutex`, taking its data back when a task panicked while holding it. Each value
+/// under these locks (a slot, a map of ids) is whole between statements, so the work goes on
+/// and every request still gets its answer; skipping it would leave a client waiting forever.
+/// The panic itself is logged where tokio caught it; this logs what it left behind.
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| {
+        tracing::error!(
+            "a task panicked while holding a lock of the proxy; carrying on with its data"
+        );
+        mutex.clear_poison();
+        poisoned.into_inner()
+    })
 }
 
 /// A connected link to the target.
@@ -137,4 +157,44 @@ fn is_internal_answer(id: &IdKey) -> bool {
     id.as_json_text()
         .strip_prefix('"')
         .is_some_and(|s| s.starts_with(INTERNAL_ID_PREFIX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn poison<T: Send + 'static>(mutex: &Arc<Mutex<T>>) {
+        let held = mutex.clone();
+        let _ = std::thread::spawn(move || {
+            let _guard = held.lock();
+            panic!("a task panics while holding the lock");
+        })
+        .join();
+        assert!(mutex.is_poisoned());
+    }
+
+    /// A lock a panicking task left behind still gives its data: the negotiated revision
+    /// keeps going out with every request instead of silently vanishing.
+    #[test]
+    fn a_poisoned_lock_keeps_its_data_and_the_work_goes_on() {
+        let version = Arc::new(Mutex::new(Some(HeaderValue::from_static("2025-06-18"))));
+        poison(&version);
+        let link = LinkContext {
+            client: crate::http::new_client(),
+            events: tokio::sync::mpsc::unbounded_channel().0,
+            generation: 1,
+            base_headers: HeaderMap::new(),
+            protocol_version: version.clone(),
+        };
+        assert_eq!(
+            link.protocol_version(),
+            Some(HeaderValue::from_static("2025-06-18"))
+        );
+        link.set_protocol_version("2026-07-28");
+        assert_eq!(
+            link.protocol_version(),
+            Some(HeaderValue::from_static("2026-07-28"))
+        );
+        assert!(!version.is_poisoned(), "cleared once recovered");
+    }
 }

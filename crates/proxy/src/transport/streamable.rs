@@ -16,7 +16,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use msm_core::headers;
 
-use super::{Failure, LinkContext, LinkEvent, Outgoing, Transport, is_internal_answer};
+use super::{Failure, LinkContext, LinkEvent, Outgoing, Transport, is_internal_answer, lock};
 use crate::http::{SendError, error_chain, read_body, send};
 use crate::jsonrpc::{self, IdKey, Kind};
 use crate::sse;
@@ -95,11 +95,8 @@ impl Transport for StreamableHttp {
                     String::from_utf8_lossy(&answer)
                 ));
             }
-            if let Some(version) = jsonrpc::negotiated_version(&answer)
-                && let Ok(value) = HeaderValue::from_str(&version)
-                && let Ok(mut slot) = inner.link.protocol_version.lock()
-            {
-                *slot = Some(value);
+            if let Some(version) = jsonrpc::negotiated_version(&answer) {
+                inner.link.set_protocol_version(&version);
             }
             if let Some(initialized) = initialized {
                 let session = inner.session();
@@ -124,7 +121,8 @@ impl Transport for StreamableHttp {
         Box::pin(async move {
             let inner = &self.inner;
             inner.closed.store(true, Ordering::SeqCst);
-            if let Some(task) = inner.stream_task.lock().ok().and_then(|mut t| t.take()) {
+            let task = lock(&inner.stream_task).take();
+            if let Some(task) = task {
                 task.abort();
             }
             if let Some(session) = inner.session().filter(|_| !inner.plain) {
@@ -150,17 +148,15 @@ impl Transport for StreamableHttp {
 
 impl Inner {
     fn session(&self) -> Option<HeaderValue> {
-        self.session_id.lock().ok()?.clone()
+        lock(&self.session_id).clone()
     }
 
     fn capture_session(&self, response: &Response<Incoming>) {
         if self.plain {
             return;
         }
-        if let Some(id) = response.headers().get(headers::SESSION_ID)
-            && let Ok(mut slot) = self.session_id.lock()
-        {
-            *slot = Some(id.clone());
+        if let Some(id) = response.headers().get(headers::SESSION_ID) {
+            *lock(&self.session_id) = Some(id.clone());
         }
     }
 
@@ -356,9 +352,8 @@ impl Inner {
         }
         let inner = self.clone();
         let task = tokio::spawn(async move { inner.run_stream().await });
-        if let Ok(mut slot) = self.stream_task.lock()
-            && let Some(old) = slot.replace(task.abort_handle())
-        {
+        let old = lock(&self.stream_task).replace(task.abort_handle());
+        if let Some(old) = old {
             old.abort();
         }
     }
