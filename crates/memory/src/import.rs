@@ -3,10 +3,10 @@
 
 use std::io::BufRead;
 
-use rusqlite::params;
 use serde::Deserialize;
 
-use crate::store::{entity_id, refresh_search_doc, search_doc};
+use crate::model::{Entity, Relation};
+use crate::store::{Inserted, add_contents, entity_id, insert_entity, insert_relation};
 use crate::{MemoryStore, StoreError};
 
 /// A line that was not imported, by its 1-based number.
@@ -95,48 +95,37 @@ pub fn import_jsonl(
         }
     }
     store.write_with(|tx, docs| {
-        let mut insert_entity = tx.prepare_cached(
-            "INSERT INTO mem_entities(name, entity_type) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-        )?;
-        let mut insert_observation = tx.prepare_cached(
-            "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
-        )?;
-        let mut insert_relation = tx.prepare_cached(
-            "INSERT OR IGNORE INTO mem_relations(from_name, to_name, relation_type) VALUES (?1, ?2, ?3)",
-        )?;
-        for line in &lines {
+        for line in lines {
             match line {
                 Line::Entity {
                     name,
                     entity_type,
                     observations,
                 } => {
-                    if insert_entity.execute(params![name, entity_type])? == 1 {
-                        let id = tx.last_insert_rowid();
-                        let mut kept = Vec::new();
-                        for content in observations {
-                            if insert_observation.execute(params![id, content])? == 1 {
-                                kept.push(content.clone());
+                    let entity = Entity {
+                        name,
+                        entity_type,
+                        observations,
+                    };
+                    match insert_entity(tx, docs, &entity)? {
+                        Inserted::Created(kept) => {
+                            report.entities_created += 1;
+                            report.observations_added += kept.len();
+                        }
+                        Inserted::Exists => {
+                            #[expect(
+                                clippy::expect_used,
+                                reason = "the insert found the name in this transaction"
+                            )]
+                            let id = entity_id(tx, &entity.name)?
+                                .expect("the entity exists: its insert conflicted");
+                            let added = add_contents(tx, docs, id, &entity.observations)?;
+                            if added.is_empty() {
+                                report.entities_unchanged += 1;
+                            } else {
+                                report.entities_merged += 1;
+                                report.observations_added += added.len();
                             }
-                        }
-                        let doc = search_doc(name, entity_type, &kept);
-                        crate::search_index::insert(tx, id, &doc)?;
-                        docs.push(doc);
-                        report.entities_created += 1;
-                        report.observations_added += kept.len();
-                    } else {
-                        #[expect(clippy::expect_used, reason = "INSERT OR IGNORE changed nothing, so the name exists in this transaction")]
-                        let id = entity_id(tx, name)?.expect("the entity exists: its insert conflicted");
-                        let mut added = 0;
-                        for content in observations {
-                            added += insert_observation.execute(params![id, content])?;
-                        }
-                        if added > 0 {
-                            docs.push(refresh_search_doc(tx, id)?);
-                            report.entities_merged += 1;
-                            report.observations_added += added;
-                        } else {
-                            report.entities_unchanged += 1;
                         }
                     }
                 }
@@ -145,7 +134,12 @@ pub fn import_jsonl(
                     to,
                     relation_type,
                 } => {
-                    if insert_relation.execute(params![from, to, relation_type])? == 1 {
+                    let relation = Relation {
+                        from,
+                        to,
+                        relation_type,
+                    };
+                    if insert_relation(tx, &relation)? {
                         report.relations_created += 1;
                     } else {
                         report.relations_existing += 1;

@@ -265,32 +265,15 @@ impl MemoryStore {
     /// request are skipped like existing names.
     pub fn create_entities(&self, entities: &[Entity]) -> Result<Vec<Entity>, StoreError> {
         self.write(|tx, docs| {
-            let mut insert_entity = tx.prepare_cached(
-                "INSERT INTO mem_entities(name, entity_type) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-            )?;
-            let mut insert_observation = tx.prepare_cached(
-                "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
-            )?;
             let mut created = Vec::new();
             for entity in entities {
-                if insert_entity.execute(params![entity.name, entity.entity_type])? == 0 {
-                    continue;
+                if let Inserted::Created(observations) = insert_entity(tx, docs, entity)? {
+                    created.push(Entity {
+                        name: entity.name.clone(),
+                        entity_type: entity.entity_type.clone(),
+                        observations,
+                    });
                 }
-                let id = tx.last_insert_rowid();
-                let mut observations = Vec::with_capacity(entity.observations.len());
-                for content in &entity.observations {
-                    if insert_observation.execute(params![id, content])? == 1 {
-                        observations.push(content.clone());
-                    }
-                }
-                let doc = search_doc(&entity.name, &entity.entity_type, &observations);
-                search_index::insert(tx, id, &doc)?;
-                docs.push(doc);
-                created.push(Entity {
-                    name: entity.name.clone(),
-                    entity_type: entity.entity_type.clone(),
-                    observations,
-                });
             }
             Ok(created)
         })
@@ -299,13 +282,10 @@ impl MemoryStore {
     /// Creates the relations that do not exist yet and returns those. Endpoints need not exist.
     pub fn create_relations(&self, relations: &[Relation]) -> Result<Vec<Relation>, StoreError> {
         self.write(|tx, _docs| {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO mem_relations(from_name, to_name, relation_type) VALUES (?1, ?2, ?3)",
-            )?;
             let mut created = Vec::new();
-            for r in relations {
-                if insert.execute(params![r.from, r.to, r.relation_type])? == 1 {
-                    created.push(r.clone());
+            for relation in relations {
+                if insert_relation(tx, relation)? {
+                    created.push(relation.clone());
                 }
             }
             Ok(created)
@@ -319,31 +299,15 @@ impl MemoryStore {
         additions: &[ObservationAddition],
     ) -> Result<Vec<AddedObservations>, StoreError> {
         self.write(|tx, docs| {
-            let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
-            )?;
             let mut results = Vec::with_capacity(additions.len());
-            let mut touched = Vec::new();
             for addition in additions {
                 let Some(id) = entity_id(tx, &addition.entity_name)? else {
                     return Err(StoreError::EntityNotFound(addition.entity_name.clone()));
                 };
-                let mut added = Vec::new();
-                for content in &addition.contents {
-                    if insert.execute(params![id, content])? == 1 {
-                        added.push(content.clone());
-                    }
-                }
-                if !added.is_empty() {
-                    touched.push(id);
-                }
                 results.push(AddedObservations {
                     entity_name: addition.entity_name.clone(),
-                    added_observations: added,
+                    added_observations: add_contents(tx, docs, id, &addition.contents)?,
                 });
-            }
-            for id in touched {
-                docs.push(refresh_search_doc(tx, id)?);
             }
             Ok(results)
         })
@@ -633,6 +597,84 @@ fn backup_path(path: &Path) -> PathBuf {
         n += 1;
     }
     candidate
+}
+
+/// What [`insert_entity`] did.
+pub(crate) enum Inserted {
+    /// A new entity, with the observations kept (a repeated one once).
+    Created(Vec<String>),
+    /// The name exists already: nothing was written.
+    Exists,
+}
+
+// The write primitives below are the only code that inserts entities, observations and
+// relations (the tools and the JSONL import share them): each keeps the search index in step
+// with what it wrote, and pushes the documents written to `docs` for the trigram counts.
+
+/// Inserts `entity` unless its name exists.
+pub(crate) fn insert_entity(
+    tx: &Transaction<'_>,
+    docs: &mut Vec<String>,
+    entity: &Entity,
+) -> Result<Inserted, StoreError> {
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO mem_entities(name, entity_type) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+        )?
+        .execute(params![entity.name, entity.entity_type])?;
+    if inserted == 0 {
+        return Ok(Inserted::Exists);
+    }
+    let id = tx.last_insert_rowid();
+    let observations = insert_contents(tx, id, &entity.observations)?;
+    let doc = search_doc(&entity.name, &entity.entity_type, &observations);
+    search_index::insert(tx, id, &doc)?;
+    docs.push(doc);
+    Ok(Inserted::Created(observations))
+}
+
+/// Adds to entity `id` the contents it does not have yet; returns those added.
+pub(crate) fn add_contents(
+    tx: &Transaction<'_>,
+    docs: &mut Vec<String>,
+    id: i64,
+    contents: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let added = insert_contents(tx, id, contents)?;
+    if !added.is_empty() {
+        docs.push(refresh_search_doc(tx, id)?);
+    }
+    Ok(added)
+}
+
+fn insert_contents(
+    tx: &Transaction<'_>,
+    id: i64,
+    contents: &[String],
+) -> Result<Vec<String>, StoreError> {
+    let mut insert = tx.prepare_cached(
+        "INSERT OR IGNORE INTO mem_observations(entity_id, content) VALUES (?1, ?2)",
+    )?;
+    let mut added = Vec::with_capacity(contents.len());
+    for content in contents {
+        if insert.execute(params![id, content])? == 1 {
+            added.push(content.clone());
+        }
+    }
+    Ok(added)
+}
+
+/// Inserts `relation` unless it exists; whether it was new.
+pub(crate) fn insert_relation(
+    tx: &Transaction<'_>,
+    relation: &Relation,
+) -> Result<bool, StoreError> {
+    Ok(tx
+        .prepare_cached(
+            "INSERT OR IGNORE INTO mem_relations(from_name, to_name, relation_type) VALUES (?1, ?2, ?3)",
+        )?
+        .execute(params![relation.from, relation.to, relation.relation_type])?
+        == 1)
 }
 
 pub(crate) fn entity_id(tx: &Transaction<'_>, name: &str) -> Result<Option<i64>, StoreError> {
