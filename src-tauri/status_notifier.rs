@@ -5,13 +5,15 @@
 //! icon silently goes nowhere, so the app says so and opens its window instead.
 
 /// The D-Bus name a StatusNotifier host (a panel or a desktop shell) owns.
+#[cfg(target_os = "linux")]
 pub const WATCHER_NAME: &str = "org.kde.StatusNotifierWatcher";
 
 /// Where a tray icon would be shown, or why it would not.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrayVisibility {
     Visible,
-    /// The reason, for the log and the window.
+    /// The reason, for the log and the window (only Linux desktops can lack a tray area).
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     Invisible(String),
 }
 

@@ -15,13 +15,22 @@ use crate::tray_model::{
 pub const TRAY_ID: &str = "mcp-session-manager";
 
 const TRAY_ICON_PNG: &[u8] = include_bytes!("../icons/tray.png");
+/// macOS draws a menu-bar icon in the bar's own colour from a black template
+/// (`scripts/make-tray-template.py`); the states that call for attention keep their colours.
+const TRAY_TEMPLATE_PNG: &[u8] = include_bytes!("../icons/tray-template.png");
 /// The same icon with a red dot: something failed, or the host does not answer.
 const TRAY_WARNING_ICON_PNG: &[u8] = include_bytes!("../icons/tray-warning.png");
 /// The dot of the "some stopped" icon (amber), drawn over the plain icon.
 const STOPPED_DOT: [u8; 4] = [0xe0, 0xa0, 0x10, 0xff];
 
+/// Whether the icon shown for `snapshot` is a template (macOS, all well).
+fn is_template(snapshot: &HostSnapshot) -> bool {
+    cfg!(target_os = "macos") && icon_state(snapshot) == IconState::AllRunning
+}
+
 fn icon_for(snapshot: &HostSnapshot) -> tauri::Result<Image<'static>> {
     match icon_state(snapshot) {
+        IconState::AllRunning if is_template(snapshot) => Image::from_bytes(TRAY_TEMPLATE_PNG),
         IconState::AllRunning => Image::from_bytes(TRAY_ICON_PNG),
         IconState::Error => Image::from_bytes(TRAY_WARNING_ICON_PNG),
         IconState::SomeStopped => {
@@ -65,6 +74,7 @@ pub fn create_tray<R: Runtime>(
     let menu = build_menu(app, &menu_model(snapshot, autostart_enabled(app)))?;
     TrayIconBuilder::with_id(TRAY_ID)
         .icon(icon_for(snapshot)?)
+        .icon_as_template(is_template(snapshot))
         .tooltip(status_line(snapshot))
         .menu(&menu)
         .show_menu_on_left_click(true)
@@ -83,6 +93,7 @@ pub fn update_tray<R: Runtime>(app: &AppHandle<R>, snapshot: &HostSnapshot) -> t
     let menu = build_menu(app, &menu_model(snapshot, autostart_enabled(app)))?;
     tray.set_menu(Some(menu))?;
     tray.set_icon(Some(icon_for(snapshot)?))?;
+    tray.set_icon_as_template(is_template(snapshot))?;
     tray.set_tooltip(Some(status_line(snapshot)))
 }
 
