@@ -18,6 +18,16 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Waits until `check` holds: a deadline generous enough for a loaded machine, never a
+/// guess at how long something takes.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(std::time::Instant::now() < deadline, "{what}: never happened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 struct TestHost {
     _dir: tempfile::TempDir,
     state: StateDir,
@@ -52,15 +62,12 @@ impl TestHost {
     }
 
     async fn wait_running(&self, name: &str) {
-        for _ in 0..100 {
+        eventually(&format!("{name} running"), || {
             let status = self.handle.status();
             let target = status.targets.iter().find(|t| t.name == name).unwrap();
-            if target.state == crate::TargetState::Running {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("{name} never became running: {:?}", self.handle.status());
+            target.state == crate::TargetState::Running
+        })
+        .await;
     }
 
     fn bearer(&self) -> String {
@@ -309,8 +316,10 @@ async fn idle_session_expires_and_rmcp_session_is_closed() {
         .to_owned();
     assert_eq!(host.handle.sessions().len(), 1);
     // Idle timeout is 2 s in this config; the sweeper runs every second.
-    tokio::time::sleep(Duration::from_millis(3500)).await;
-    assert_eq!(host.handle.sessions().len(), 0, "expired from the registry");
+    eventually("the idle session expired from the registry", || {
+        host.handle.sessions().is_empty()
+    })
+    .await;
     let gone = host
         .mcp_post(json!({"jsonrpc":"2.0","id":2,"method":"tools/list"}))
         .header("mcp-session-id", &session)
