@@ -23,7 +23,10 @@ fn free_port() -> u16 {
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while !check() {
-        assert!(std::time::Instant::now() < deadline, "{what}: never happened");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: never happened"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

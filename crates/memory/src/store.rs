@@ -803,32 +803,51 @@ fn matching_ids(
     trigrams: &TrigramStats,
     key: &str,
 ) -> Result<Vec<i64>, StoreError> {
-    let key = key.to_owned();
-    let candidates: Vec<(i64, String)> =
-        if let Some(ids) = search_index::digit_candidates(tx, &key)? {
-            let mut doc = tx.prepare_cached("SELECT doc FROM mem_search WHERE rowid = ?1")?;
-            ids.into_iter()
-                .map(|id| Ok((id, doc.query_row([id], |r| r.get(0))?)))
-                .collect::<Result<_, StoreError>>()?
-        } else if key.chars().count() >= TRIGRAM && !key.contains('\0') {
-            let phrase = trigrams.match_expression(&key);
-            tx.prepare_cached(
-                "SELECT rowid, doc FROM mem_search WHERE mem_search MATCH ?1 ORDER BY rowid",
-            )?
-            .query_map([phrase], |r| Ok((r.get(0)?, r.get(1)?)))?
+    // Candidates are verified inside SQLite (`instr`): no document is copied out to be checked,
+    // which was most of a search whose trigrams leave hundreds of candidates.
+    if let Some(ids) = search_index::digit_candidates(tx, key)? {
+        let mut holds_key = tx.prepare_cached(
+            "SELECT rowid FROM mem_search WHERE rowid = ?1 AND instr(doc, ?2) > 0",
+        )?;
+        let mut found = Vec::new();
+        for id in ids {
+            if let Some(id) = holds_key
+                .query_row(rusqlite::params![id, key], |r| r.get(0))
+                .optional()?
+            {
+                found.push(id);
+            }
+        }
+        return Ok(found);
+    }
+    if key.contains('\0') {
+        // SQLite's text functions stop at a NUL: check such a key here.
+        let mut scan = tx.prepare_cached("SELECT rowid, doc FROM mem_search ORDER BY rowid")?;
+        let rows = scan.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
+        let mut found = Vec::new();
+        for row in rows {
+            let (id, doc) = row?;
+            if doc.contains(key) {
+                found.push(id);
+            }
+        }
+        return Ok(found);
+    }
+    let ids = if key.chars().count() >= TRIGRAM {
+        tx.prepare_cached(
+            "SELECT rowid FROM mem_search WHERE mem_search MATCH ?1 AND instr(doc, ?2) > 0 ORDER BY rowid",
+        )?
+        .query_map(
+            rusqlite::params![trigrams.match_expression(key), key],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?
+    } else {
+        tx.prepare_cached("SELECT rowid FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid")?
+            .query_map([key], |r| r.get(0))?
             .collect::<Result<_, _>>()?
-        } else {
-            tx.prepare_cached(
-                "SELECT rowid, doc FROM mem_search WHERE instr(doc, ?1) > 0 ORDER BY rowid",
-            )?
-            .query_map([&key], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?
-        };
-    Ok(candidates
-        .into_iter()
-        .filter(|(_, doc)| doc.contains(&key))
-        .map(|(id, _)| id)
-        .collect())
+    };
+    Ok(ids)
 }
 
 /// The relations with at least one endpoint among `entities`' names, in insertion order.
