@@ -30,6 +30,7 @@
     adopt: null, // GET /api/adopt's answer; undefined when this host has no adopt routes
     adoptPending: null, // the request a shown dry-run diff would apply
     noTray: false,
+    tools: null, // { target, offer, tool } of the Tools page
   };
 
   const $ = (id) => document.getElementById(id);
@@ -241,6 +242,7 @@
 
   function renderTargets() {
     const targets = state.status ? state.status.targets : [];
+    renderToolsTargets(targets);
     const tbody = $("targets-table").querySelector("tbody");
     replaceChildren(tbody, targets.map(renderTargetRow));
     $("targets-empty").hidden = !(state.status && targets.length === 0);
@@ -986,10 +988,102 @@
     notice.hidden = false;
   }
 
+  // ---------------------------------------------------------------- tools
+
+  /** The Tools page's server choice: every target the host serves, the choice kept. */
+  function renderToolsTargets(targets) {
+    const select = $("tools-target");
+    const names = targets.filter((t) => !reachedOnly(t)).map((t) => t.name);
+    const current = select.value;
+    if ([...select.options].map((o) => o.value).join("\n") === names.join("\n")) return;
+    replaceChildren(select, ...names.map((name) => h("option", { value: name, selected: name === current }, name)));
+  }
+
+  async function listTools(name) {
+    const status = $("tools-status");
+    $("tools-error").hidden = true;
+    status.textContent = `Listing ${name}… (an on-demand server starts first)`;
+    try {
+      const offer = await api(`/targets/${encodeURIComponent(name)}/tools`);
+      state.tools = { target: name, offer, tool: null };
+      const count = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+      status.textContent = `${offer.server ?? name}: ${count(offer.tools.length, "tool")}, ${count(offer.prompts.length, "prompt")}, `
+        + `${count(offer.resources.length, "resource")} (listed in ${offer.elapsed_ms.toFixed(0)} ms).`;
+      renderTools();
+    } catch (err) {
+      status.textContent = "";
+      $("tools-error").textContent = `Could not list ${name}: ${err.message}`;
+      $("tools-error").hidden = false;
+      $("tools-body").hidden = true;
+    }
+  }
+
+  function renderTools() {
+    const { offer } = state.tools;
+    const item = (title, detail, onclick) => h("li", {},
+      onclick ? h("button", { type: "button", class: "link", onclick }, title) : h("span", { class: "name" }, title),
+      detail ? h("span", { class: "muted" }, detail) : null);
+    const none = (what) => h("li", { class: "muted" }, `No ${what}.`);
+    replaceChildren($("tools-list"), ...(offer.tools.length ? offer.tools.map((tool) =>
+      item(tool.name, tool.description, () => chooseTool(tool))) : [none("tools")]));
+    replaceChildren($("prompts-list"), ...(offer.prompts.length ? offer.prompts.map((p) =>
+      item(p.name, [p.description, p.arguments.length ? `arguments: ${p.arguments.join(", ")}` : null].filter(Boolean).join(" · "))) : [none("prompts")]));
+    replaceChildren($("resources-list"), ...(offer.resources.length ? offer.resources.map((r) =>
+      item(r.name, [r.uri, r.mime_type].filter(Boolean).join(" · "))) : [none("resources")]));
+    $("tools-body").hidden = false;
+    $("tool-call").hidden = !state.tools.tool;
+  }
+
+  /** Fills the call form for `tool`: its arguments as JSON, each property empty or its default. */
+  function chooseTool(tool) {
+    state.tools.tool = tool;
+    const properties = tool.input_schema?.properties ?? {};
+    const skeleton = {};
+    for (const [key, schema] of Object.entries(properties)) {
+      skeleton[key] = schema.default ?? ({ number: 0, integer: 0, boolean: false, array: [], object: {} }[schema.type] ?? "");
+    }
+    $("tool-call-title").textContent = `Call ${tool.name}`;
+    $("tool-call-description").textContent = tool.description ?? "";
+    $("tool-call-args").value = JSON.stringify(skeleton, null, 2);
+    $("tool-call-timing").textContent = "";
+    $("tool-call-result").hidden = true;
+    $("tool-call").hidden = false;
+    $("tool-call-args").focus();
+  }
+
+  async function callTool() {
+    const { target, tool } = state.tools ?? {};
+    if (!tool) return;
+    let args;
+    try {
+      args = JSON.parse($("tool-call-args").value || "{}");
+    } catch (err) {
+      $("tool-call-timing").textContent = `The arguments are not JSON: ${err.message}`;
+      return;
+    }
+    const project = $("tool-call-project").value.trim() || null;
+    $("tool-call-timing").textContent = `Calling ${tool.name}…`;
+    try {
+      const answer = await api(`/targets/${encodeURIComponent(target)}/tools/call`,
+        { method: "POST", body: { tool: tool.name, arguments: args, project } });
+      $("tool-call-timing").textContent = `${answer.is_error ? "Error" : "OK"} in ${answer.elapsed_ms.toFixed(1)} ms`;
+      const pre = $("tool-call-result");
+      pre.textContent = JSON.stringify(answer.result, null, 2);
+      pre.hidden = false;
+    } catch (err) {
+      $("tool-call-timing").textContent = `The call failed: ${err.message}`;
+    }
+  }
+
   // ---------------------------------------------------------------- start
 
   function init() {
     $("banner-retry").addEventListener("click", () => { refreshAll(); connectEvents(); });
+    $("tools-pick").addEventListener("submit", (event) => {
+      event.preventDefault();
+      if ($("tools-target").value) listTools($("tools-target").value);
+    });
+    $("tool-call").addEventListener("submit", (event) => { event.preventDefault(); callTool(); });
     $("notice-close").addEventListener("click", () => { $("notice").hidden = true; });
     window.addEventListener("hashchange", followHash);
     $("no-tray-quit").addEventListener("click", quitApp);

@@ -288,6 +288,35 @@ def test_adopt_section_previews_adopts_a_stdio_and_a_remote_server_and_undoes_th
     browser.wait(notes_row, text="started by Claude Code")
 
 
+def test_tools_page_lists_a_targets_offer_and_calls_a_tool_with_its_timing(host, browser, tmp_path):
+    browser("goto", url=dashboard_url(host) + "#tools")
+    browser.wait("#tools-target option[value='memory']", state="attached")
+    browser("click", selector="#tools-pick button[type='submit']")
+    browser.wait("#tools-list li button", text="create_entities")
+    assert browser("count", selector="#tools-list li button") == 9, "the memory server's nine tools"
+    assert "9 tools" in browser.text("#tools-status")
+    assert "memory://knowledge-graph" in browser.text("#resources-list")
+
+    browser("click", selector="#tools-list li button:text-is('create_entities')")
+    skeleton = json.loads(browser("eval", expression="document.getElementById('tool-call-args').value"))
+    assert skeleton == {"entities": []}, skeleton
+    project = tmp_path / "toolsproj"
+    project.mkdir()
+    args = {"entities": [{"name": "From the Tools page", "entityType": "note", "observations": ["called by hand"]}]}
+    browser("fill", selector="#tool-call-args", value=json.dumps(args))
+    browser("fill", selector="#tool-call-project", value=str(project))
+    browser("click", selector="#tool-call-run")
+    browser.wait("#tool-call-timing", text="OK in")
+    assert "From the Tools page" in browser.text("#tool-call-result")
+    assert (project / ".claude" / "memory.db").exists(), "the call went to the named project's DB"
+    browser.screenshot("tools-page")
+
+    # Bad arguments are the tool's error answer, shown as such.
+    browser("fill", selector="#tool-call-args", value='{"entities": "not a list"}')
+    browser("click", selector="#tool-call-run")
+    browser.wait("#tool-call-timing", text="Error in")
+
+
 def test_manager_going_away_shows_not_reachable_and_coming_back_recovers(host, browser):
     browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")

@@ -504,6 +504,62 @@ impl Generate {
     }
 }
 
+/// `GET /targets/{name}/tools`: what a target offers, read through a client session of the
+/// host's own (as the MCP Inspector would, against the shared daemon).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetOffer {
+    pub target: String,
+    /// The server's name and version, from its initialize answer.
+    pub server: Option<String>,
+    pub tools: Vec<ToolInfo>,
+    pub prompts: Vec<PromptInfo>,
+    pub resources: Vec<ResourceInfo>,
+    /// Connect, initialize and list, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    pub name: String,
+    pub description: Option<String>,
+    /// The JSON Schema of its arguments.
+    pub input_schema: serde_json::Value,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PromptInfo {
+    pub name: String,
+    pub description: Option<String>,
+    pub arguments: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResourceInfo {
+    pub uri: String,
+    pub name: String,
+    pub mime_type: Option<String>,
+}
+
+/// The body of `POST /targets/{name}/tools/call`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCall {
+    pub tool: String,
+    #[serde(default)]
+    pub arguments: serde_json::Map<String, serde_json::Value>,
+    /// The project the call is for (`Mcp-Project-Path`): the memory DB, a per-project child.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// Its answer: the tool's result as the server sent it, and how long the call took.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolCallAnswer {
+    pub is_error: bool,
+    pub result: serde_json::Value,
+    /// The `tools/call` round trip alone, in milliseconds.
+    pub elapsed_ms: f64,
+}
+
 /// A documented example of one route's answer, for `docs/manager-api.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RouteExample {
@@ -819,6 +875,43 @@ pub fn route_examples() -> Vec<RouteExample> {
             "Body: {\"client\", \"scope\", \"dry_run\", \"remove\", \"force\", ...} (all optional). Merges our entries into an MCP client's config, or with dry_run only shows the diff.",
             "Generate",
             &generate,
+        ),
+        example(
+            "GET",
+            "/targets/{name}/tools",
+            200,
+            "What the target offers, through a client session of the host's own (an on-demand target starts).",
+            "TargetOffer",
+            &TargetOffer {
+                target: "memory".into(),
+                server: Some("memory-server 0.1.0".into()),
+                tools: vec![ToolInfo {
+                    name: "search_nodes".into(),
+                    description: Some(
+                        "Search for nodes in the knowledge graph based on a query".into(),
+                    ),
+                    input_schema: serde_json::json!({"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}),
+                }],
+                prompts: vec![],
+                resources: vec![ResourceInfo {
+                    uri: "memory://knowledge-graph".into(),
+                    name: "knowledge-graph".into(),
+                    mime_type: Some("application/json".into()),
+                }],
+                elapsed_ms: 41.5,
+            },
+        ),
+        example(
+            "POST",
+            "/targets/{name}/tools/call",
+            200,
+            "Body: {\"tool\", \"arguments\", \"project\"}. The tool's result as sent (a JSON-RPC error as {\"error\": ...}, is_error true), and the call's round trip.",
+            "ToolCallAnswer",
+            &ToolCallAnswer {
+                is_error: false,
+                result: serde_json::json!({"content": [{"type": "text", "text": "{\"entities\": [], \"relations\": []}"}], "isError": false}),
+                elapsed_ms: 3.2,
+            },
         ),
         example(
             "POST",

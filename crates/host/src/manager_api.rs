@@ -20,6 +20,7 @@ use axum::{Json, Router, middleware};
 use serde::Deserialize;
 
 mod adopt;
+mod tools;
 
 use crate::api_types;
 use crate::control::HostRef;
@@ -103,6 +104,7 @@ pub(crate) fn router(host: AppState) -> Router {
         .merge(memory_routes())
         .merge(config_routes())
         .merge(adopt::routes())
+        .merge(tools::routes())
         .layer(middleware::from_fn_with_state(guard, security::check))
         .with_state(host)
 }
