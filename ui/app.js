@@ -434,6 +434,11 @@
     $("graph-query").value = "";
     $("graph-title").textContent = `Knowledge graph · ${dbLabel(db)}`;
     $("graph-path").textContent = db.path;
+    const exportUrl = (format) => `/memory/dbs/${encodeURIComponent(db.id)}/export?format=${format}`;
+    $("graph-export-json").href = exportUrl("json");
+    $("graph-export-json").setAttribute("aria-label", `Export JSON of the graph of ${dbLabel(db)}`);
+    $("graph-export-jsonl").href = exportUrl("jsonl");
+    $("graph-export-jsonl").setAttribute("aria-label", `Export JSONL of the graph of ${dbLabel(db)} (the reference server's format)`);
     renderDbs();
     loadGraph();
     $("graph").scrollIntoView({ behavior: "smooth", block: "start" });
@@ -514,10 +519,28 @@
     return h("article", { class: "entity", dataset: { entity: entity.name } },
       h("div", { class: "entity-head" },
         h("span", { class: "entity-name" }, highlight(entity.name, query)),
-        h("span", { class: "entity-type" }, highlight(entity.entityType, query))),
+        h("span", { class: "entity-type" }, highlight(entity.entityType, query)),
+        h("button", {
+          type: "button", class: "button small ghost entity-delete", "aria-label": `Delete ${entity.name}`,
+          onclick: () => deleteEntity(entity.name),
+        }, "Delete")),
       entity.observations.length
         ? h("ul", {}, entity.observations.map((o) => h("li", {}, highlight(o, query))))
         : h("p", { class: "none muted" }, "No observations."));
+  }
+
+  /** Deletes one entity (with its observations and relations) after the user confirms. */
+  async function deleteEntity(name) {
+    const db = state.graph.db;
+    if (!db || !window.confirm(`Delete “${name}” with its observations and relations from ${dbLabel(db)}?`)) return;
+    try {
+      await api(`/memory/dbs/${encodeURIComponent(db.id)}/entities/delete`, { method: "POST", body: { names: [name] } });
+      toast(`Deleted ${name}`, "ok");
+      loadGraph();
+      refreshDbs();
+    } catch (err) {
+      toast(`Could not delete ${name}: ${err.message}`, "bad");
+    }
   }
 
   function renderRelation(relation, query) {

@@ -224,6 +224,25 @@ def test_memory_db_appears_with_counts_and_the_graph_browser_finds_an_entity(hos
     browser.wait('#graph .entity[data-entity="Charles Babbage"]')
     browser.screenshot("memory-graph-light")
     browser.screenshot("memory-graph-dark", scheme="dark")
+    browser("color_scheme", scheme="light")
+
+    # Export, as the page's links fetch it (with the page's cookie): JSON and the reference JSONL.
+    fetch = "fetch(document.getElementById('{}').href).then(r => r.text())"
+    exported = json.loads(browser("eval", expression=fetch.format("graph-export-json")))
+    assert sorted(e["name"] for e in exported["entities"]) == sorted(e["name"] for e in entities)
+    assert {r["relationType"] for r in exported["relations"]} == {"programmed", "designed"}
+    lines = [json.loads(l) for l in browser("eval", expression=fetch.format("graph-export-jsonl")).splitlines()]
+    assert [l["type"] for l in lines] == ["entity"] * 3 + ["relation"] * 2
+    assert lines[0] == {"type": "entity", "name": "Ada Lovelace", "entityType": "person",
+                        "observations": ["Wrote the first program", "Worked with Babbage"]}
+
+    # Delete one entity: it goes, with its relations.
+    browser("click", selector='#graph .entity[data-entity="Charles Babbage"] .entity-delete')
+    browser.wait('#graph .entity[data-entity="Charles Babbage"]', state="detached")
+    browser.wait('#graph .entity[data-entity="Ada Lovelace"]')  # still matches "babbage"
+    _, graph = host.api("GET", f"/memory/dbs/{db_id}/graph?q=")
+    assert sorted(e["name"] for e in graph["entities"]) == ["Ada Lovelace", "Analytical Engine"]
+    assert [r["relationType"] for r in graph["relations"]] == ["programmed"]
 
 
 def test_configure_claude_code_shows_the_diff_then_writes(host, browser):

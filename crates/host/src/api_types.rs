@@ -504,6 +504,12 @@ impl Generate {
     }
 }
 
+/// The body (and answer) of `POST /memory/dbs/{id}/entities/delete`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityNames {
+    pub names: Vec<String>,
+}
+
 /// `GET /targets/{name}/tools`: what a target offers, read through a client session of the
 /// host's own (as the MCP Inspector would, against the shared daemon).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -875,6 +881,16 @@ pub fn route_examples() -> Vec<RouteExample> {
             "Body: {\"client\", \"scope\", \"dry_run\", \"remove\", \"force\", ...} (all optional). Merges our entries into an MCP client's config, or with dry_run only shows the diff.",
             "Generate",
             &generate,
+        ),
+        example(
+            "POST",
+            "/memory/dbs/{id}/entities/delete",
+            200,
+            "Body: {\"names\"}. Deletes those entities with their observations and relations, as the delete_entities tool does; answers the names. (GET /memory/dbs/{id}/export?format=json|jsonl downloads the whole graph: read_graph's JSON, or the reference server's memory.jsonl.)",
+            "EntityNames",
+            &EntityNames {
+                names: vec!["Charles Babbage".into()],
+            },
         ),
         example(
             "GET",

@@ -166,6 +166,11 @@ fn memory_routes() -> Router<AppState> {
     Router::new()
         .route("/memory/dbs", get(memory_dbs_list))
         .route("/memory/dbs/{id}/graph", get(memory_db_graph))
+        .route("/memory/dbs/{id}/export", get(memory_db_export))
+        .route(
+            "/memory/dbs/{id}/entities/delete",
+            post(memory_entities_delete),
+        )
 }
 
 fn config_routes() -> Router<AppState> {
@@ -308,6 +313,63 @@ async fn memory_db_graph(
     })
     .await??;
     Ok(Json(page))
+}
+
+/// `?format=` of the export route: `json` (read_graph's answer) or `jsonl` (the reference
+/// server's `memory.jsonl`, which `mcp-session-manager memory import` reads back).
+#[derive(Debug, Deserialize)]
+pub struct ExportQuery {
+    #[serde(default)]
+    pub format: Option<String>,
+}
+
+async fn memory_db_export(
+    State(host): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<ExportQuery>,
+) -> Result<Response, AppError> {
+    let jsonl = match query.format.as_deref() {
+        None | Some("json") => false,
+        Some("jsonl") => true,
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "unknown export format `{other}`; use json or jsonl"
+            )));
+        }
+    };
+    let memory = host.memory().clone();
+    let export_id = id.clone();
+    let body = blocking(move || memory.export(&export_id, jsonl)).await??;
+    let (content_type, extension) = if jsonl {
+        ("application/x-ndjson", "jsonl")
+    } else {
+        ("application/json", "json")
+    };
+    let disposition = format!("attachment; filename=\"memory-{id}.{extension}\"");
+    Ok((
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+async fn memory_entities_delete(
+    State(host): State<AppState>,
+    Path(id): Path<String>,
+    Json(body): Json<api_types::EntityNames>,
+) -> Result<Json<api_types::EntityNames>, AppError> {
+    if body.names.is_empty() {
+        return Err(AppError::BadRequest(
+            "name the entities to delete (`names`)".into(),
+        ));
+    }
+    let memory = host.memory().clone();
+    let names = body.names.clone();
+    blocking(move || memory.delete_entities(&id, &names)).await??;
+    Ok(Json(body))
 }
 
 /// Runs SQLite work on the blocking pool; a panic there is an internal error, not a crash.

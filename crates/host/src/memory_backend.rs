@@ -76,6 +76,31 @@ impl MemoryBackend {
             &self.stores.graph_page(id, query, offset, limit)?,
         ))
     }
+
+    /// The whole graph of DB `id` as a file: `read_graph`'s JSON, or with `jsonl` the
+    /// reference server's `memory.jsonl` (which `memory import` reads back).
+    pub fn export(&self, id: &str, jsonl: bool) -> Result<String, MemoryApiError> {
+        let graph = self.stores.on_db(id, |store| store.read_graph())?;
+        if jsonl {
+            return Ok(msm_memory::export_jsonl(&graph));
+        }
+        let value = serde_json::json!({
+            "entities": graph.entities.iter().map(entity_answer).collect::<Vec<_>>(),
+            "relations": graph.relations.iter().map(relation_answer).collect::<Vec<_>>(),
+        });
+        Ok(serde_json::to_string_pretty(&value).unwrap_or_default())
+    }
+
+    /// Deletes the named entities of DB `id` (their observations and relations with them), as
+    /// the `delete_entities` tool does; the sessions watching that DB's graph are told.
+    pub fn delete_entities(&self, id: &str, names: &[String]) -> Result<(), MemoryApiError> {
+        self.stores
+            .on_db(id, |store| store.delete_entities(names))?;
+        if let Some(path) = self.stores.db_path(id) {
+            self.changes.announce(&path);
+        }
+        Ok(())
+    }
 }
 
 fn db_answer(db: &DbInfo) -> api_types::Db {
@@ -96,26 +121,26 @@ fn db_answer(db: &DbInfo) -> api_types::Db {
     }
 }
 
+fn entity_answer(e: &msm_memory::Entity) -> api_types::Entity {
+    api_types::Entity {
+        name: e.name.clone(),
+        entity_type: e.entity_type.clone(),
+        observations: e.observations.clone(),
+    }
+}
+
+fn relation_answer(r: &msm_memory::Relation) -> api_types::Relation {
+    api_types::Relation {
+        from: r.from.clone(),
+        to: r.to.clone(),
+        relation_type: r.relation_type.clone(),
+    }
+}
+
 fn page_answer(page: &GraphPage) -> api_types::GraphPage {
     api_types::GraphPage {
-        entities: page
-            .entities
-            .iter()
-            .map(|e| api_types::Entity {
-                name: e.name.clone(),
-                entity_type: e.entity_type.clone(),
-                observations: e.observations.clone(),
-            })
-            .collect(),
-        relations: page
-            .relations
-            .iter()
-            .map(|r| api_types::Relation {
-                from: r.from.clone(),
-                to: r.to.clone(),
-                relation_type: r.relation_type.clone(),
-            })
-            .collect(),
+        entities: page.entities.iter().map(entity_answer).collect(),
+        relations: page.relations.iter().map(relation_answer).collect(),
         total: page.total,
         offset: page.offset,
         limit: page.limit,

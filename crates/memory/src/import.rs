@@ -1,9 +1,9 @@
-//! Import of a reference server's `memory.jsonl` (one `{"type":"entity",...}` or
-//! `{"type":"relation",...}` object per line), idempotent: what exists is merged, not doubled.
+//! A reference server's `memory.jsonl` (one `{"type":"entity",...}` or `{"type":"relation",...}`
+//! object per line): import, idempotent (what exists is merged, not doubled), and export.
 
 use std::io::BufRead;
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::model::{Entity, Relation};
 use crate::store::{Inserted, add_contents, entity_id, insert_entity, insert_relation};
@@ -32,7 +32,7 @@ pub struct ImportReport {
     pub bad_lines: Vec<BadLine>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 enum Line {
     Entity {
@@ -150,4 +150,26 @@ pub fn import_jsonl(
         Ok(())
     })?;
     Ok(report)
+}
+
+/// `graph` in the reference server's `memory.jsonl` format: one line per entity, then one per
+/// relation, so that its file (or this importer) reads it back.
+pub fn export_jsonl(graph: &crate::Graph) -> String {
+    let entities = graph.entities.iter().map(|e| Line::Entity {
+        name: e.name.clone(),
+        entity_type: e.entity_type.clone(),
+        observations: e.observations.clone(),
+    });
+    let relations = graph.relations.iter().map(|r| Line::Relation {
+        from: r.from.clone(),
+        to: r.to.clone(),
+        relation_type: r.relation_type.clone(),
+    });
+    let mut out = String::new();
+    for line in entities.chain(relations) {
+        // Strings and lists of strings always serialise.
+        out.push_str(&serde_json::to_string(&line).unwrap_or_default());
+        out.push('\n');
+    }
+    out
 }

@@ -27,7 +27,7 @@ mod trigrams;
 
 pub use error::StoreError;
 pub use file_identity::Displacement;
-pub use import::{BadLine, ImportReport, import_jsonl};
+pub use import::{BadLine, ImportReport, export_jsonl, import_jsonl};
 pub use model::{
     AddedObservations, Entity, Graph, GraphPage, ObservationAddition, ObservationDeletion,
     Relation, StoreCounts,

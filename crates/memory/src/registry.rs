@@ -360,6 +360,16 @@ impl StoreRegistry {
         offset: usize,
         limit: usize,
     ) -> Result<GraphPage, StoreError> {
+        self.on_db(id, |store| store.graph_page(query, offset, limit))
+    }
+
+    /// Runs `f` on the known DB `id` (as `GET /memory/dbs` names it), following a file that
+    /// lost its name as `run` does; the DB's path comes back for the change notice of a write.
+    pub fn on_db<T>(
+        &self,
+        id: &str,
+        f: impl Fn(&MemoryStore) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
         let known = self
             .known
             .lock()
@@ -367,7 +377,16 @@ impl StoreRegistry {
             .find(|k| db_id(&k.path) == id)
             .cloned()
             .ok_or_else(|| StoreError::UnknownDb(id.to_owned()))?;
-        self.run_on_db(&known, |store| store.graph_page(query, offset, limit))
+        self.run_on_db(&known, f)
+    }
+
+    /// The path of the known DB `id`.
+    pub fn db_path(&self, id: &str) -> Option<PathBuf> {
+        self.known
+            .lock()
+            .iter()
+            .find(|k| db_id(&k.path) == id)
+            .map(|k| k.path.clone())
     }
 
     /// Closes every store, after the operations in flight (at shutdown).
