@@ -21,5 +21,21 @@ pub use token::Token;
 /// The version written into lock files and reported by `/status` and `/health`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
+/// An error and its causes on one line. HTTP and TLS libraries keep the useful part (refused,
+/// reset, an unknown issuer) in `source()`, which `Display` leaves out.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The name of the manager API in lock files and logs (`manager.lock`, `manager.log`).
 pub const MANAGER_NAME: &str = "manager";

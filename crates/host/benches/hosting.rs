@@ -349,7 +349,7 @@ async fn bridge_bench(duration: Duration) {
             stop_grace: Duration::from_secs(2),
         },
         share: ShareMode::Shared,
-        start: msm_core::StartMode::WithHost,
+        on_demand: false,
         idle_stop: Duration::from_secs(1800),
         ready_timeout: Duration::from_secs(30),
     };

@@ -979,6 +979,9 @@ mod tests {
                 "Reload" => check::<Reload>(&route.answer),
                 "Generate" => check::<Generate>(&route.answer),
                 "ErrorBody" => check::<ErrorBody>(&route.answer),
+                "EntityNames" => check::<EntityNames>(&route.answer),
+                "TargetOffer" => check::<TargetOffer>(&route.answer),
+                "ToolCallAnswer" => check::<ToolCallAnswer>(&route.answer),
                 other => panic!("example of unknown type {other}"),
             }
         }

@@ -202,7 +202,7 @@ impl HttpFront {
         };
         response
             .map(|response| response.map(Body::new))
-            .map_err(|error| tls::error_chain(&error))
+            .map_err(|error| msm_core::error_chain(&error))
     }
 
     /// What an absolute URL to the upstream starts with, and what it becomes at the front.

@@ -258,20 +258,28 @@ fn launch_remote_front(ctx: &LaunchContext, target: &TargetConfig) -> Result<Run
         &target.name,
         Arc::new(move |id: String| closer_front.close_session(id)),
     );
-    let router = mcp_http::guarded_target_router(
-        &target.name,
-        http_front::router(front),
-        ctx.guard.clone(),
-        ctx.sessions.clone(),
-    );
-    let stop = CancellationToken::new();
-    let task = mcp_http::spawn_server(listener, router, stop.clone());
+    let (stop, task) = serve_guarded(ctx, &target.name, listener, http_front::router(front));
     tracing::info!(target_name = %target.name, port, "fronting {url} at http://127.0.0.1:{port}");
     Ok(Running::Served {
         stop,
         task,
         _lock: lock,
     })
+}
+
+/// Serves `app` on `listener` behind the guard and session tracking every target port gets;
+/// the token stops it.
+fn serve_guarded(
+    ctx: &LaunchContext,
+    name: &str,
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let router =
+        mcp_http::guarded_target_router(name, app, ctx.guard.clone(), ctx.sessions.clone());
+    let stop = CancellationToken::new();
+    let task = mcp_http::spawn_server(listener, router, stop.clone());
+    (stop, task)
 }
 
 /// The target's port and its `NAME.lock`, which this host holds for as long as it serves it.
@@ -306,14 +314,12 @@ async fn launch_stdio_bridge(
     }
     ctx.sessions
         .set_closer(&target.name, bridge.session_closer());
-    let router = mcp_http::guarded_target_router(
+    let (stop, task) = serve_guarded(
+        ctx,
         &target.name,
+        listener,
         stdio_bridge::router(bridge.clone()),
-        ctx.guard.clone(),
-        ctx.sessions.clone(),
     );
-    let stop = CancellationToken::new();
-    let task = mcp_http::spawn_server(listener, router, stop.clone());
     tracing::info!(target_name = %target.name, port, "serving a stdio server at http://127.0.0.1:{port}/mcp");
     Ok(Running::Bridged {
         bridge,
@@ -403,14 +409,12 @@ async fn launch_http_child(
                 &target.name,
                 Arc::new(move |id: String| closer_front.close_session(id)),
             );
-            let router = mcp_http::guarded_target_router(
+            let (stop, task) = serve_guarded(
+                ctx,
                 &target.name,
+                front_listener,
                 http_front::router(front.clone()),
-                ctx.guard.clone(),
-                ctx.sessions.clone(),
             );
-            let stop = CancellationToken::new();
-            let task = mcp_http::spawn_server(front_listener, router, stop.clone());
             tracing::info!(
                 target_name = %target.name,
                 port,

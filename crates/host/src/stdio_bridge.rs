@@ -60,7 +60,7 @@ use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 
 use msm_core::config::PROJECT_PLACEHOLDER;
-use msm_core::{ShareMode, StartMode, TargetConfig, headers};
+use msm_core::{ShareMode, TargetConfig, headers};
 
 use crate::status::TargetState;
 use crate::supervisor::{ChildEvent, ChildIo, ChildSpec, ChildStatus, Readiness, SupervisedChild};
@@ -87,8 +87,9 @@ pub struct BridgeSpec {
     pub name: String,
     pub child: ChildSpec,
     pub share: ShareMode,
-    /// With the host, or on demand (the first session starts the child).
-    pub start: StartMode,
+    /// Children start with their first session, not with the host, and stop when idle
+    /// ([`TargetConfig::starts_on_demand`]: on-demand targets, and every per-project one).
+    pub on_demand: bool,
     /// How long an on-demand or per-project child may go unused before it is stopped.
     pub idle_stop: Duration,
     /// How long a request (or an initialize) waits for the child to be up and initialized.
@@ -105,15 +106,10 @@ impl BridgeSpec {
             name: target.name.clone(),
             child: ChildSpec::from_target(target, log_path)?,
             share: target.share,
-            start: target.start,
+            on_demand: target.starts_on_demand(),
             idle_stop: Duration::from_secs(target.idle_stop_secs),
             ready_timeout: Duration::from_secs(60),
         })
-    }
-
-    /// Whether a child runs only while it is used (see [`TargetConfig::starts_on_demand`]).
-    fn on_demand(&self) -> bool {
-        self.start == StartMode::OnDemand || self.share == ShareMode::PerProject
     }
 }
 
@@ -164,7 +160,7 @@ impl StdioBridge {
         spec: BridgeSpec,
         events: Option<broadcast::Sender<ChildEvent>>,
     ) -> Arc<StdioBridge> {
-        let shared = (spec.share == ShareMode::Shared && !spec.on_demand())
+        let shared = (spec.share == ShareMode::Shared && !spec.on_demand)
             .then(|| spawn_upstream(&spec.child, &spec, events.clone()));
         Arc::new(StdioBridge {
             shared,
@@ -213,7 +209,7 @@ impl StdioBridge {
             .collect();
         let state = if self.stopped.load(Ordering::Relaxed) {
             TargetState::Stopped
-        } else if children.is_empty() && self.spec.on_demand() {
+        } else if children.is_empty() && self.spec.on_demand {
             TargetState::Idle
         } else {
             TargetState::Running

@@ -68,18 +68,3 @@ fn read_ca_file(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsSetupErr
     }
     Ok(certificates)
 }
-
-/// `error` with its causes, which name what TLS refused (an unknown issuer, a wrong name).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}

@@ -217,20 +217,7 @@ pub enum Probe {
     Garbled(String),
 }
 
-/// The error and its causes on one line (hyper hides the useful part in `source()`).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use msm_core::error_chain;
 
 /// Resolves an SSE `endpoint` (usually a path with a query) against the stream's URL.
 pub fn resolve(base: &Uri, reference: &str) -> Option<Uri> {

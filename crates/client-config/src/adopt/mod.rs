@@ -707,11 +707,8 @@ impl Source {
 
 /// How `server` is launched when hosted as `share` (name and port still to pick).
 fn launch_of(server: &FoundServer, share: Hosting) -> NewTarget {
-    let project = server.project.clone().unwrap_or_default();
-    let is_project = |value: &str| {
-        let trimmed = value.trim_end_matches(['/', '\\']);
-        trimmed == "." || (!project.is_empty() && trimmed == project.trim_end_matches(['/', '\\']))
-    };
+    let project = std::path::PathBuf::from(server.project.clone().unwrap_or_default());
+    let is_project = |value: &str| proposal::names_project(value, &project);
     let per_project = share == Hosting::PerProject;
     let args = server
         .args

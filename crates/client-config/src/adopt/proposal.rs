@@ -143,7 +143,7 @@ pub fn propose(server: &FoundServer, project: &Path) -> Proposal {
 }
 
 /// `.`, `./`, or the project directory itself.
-fn names_project(arg: &str, project: &Path) -> bool {
+pub(super) fn names_project(arg: &str, project: &Path) -> bool {
     let trimmed = arg.trim_end_matches(['/', '\\']);
     let project = project.to_string_lossy();
     trimmed == "." || (!trimmed.is_empty() && trimmed == project.trim_end_matches(['/', '\\']))

@@ -39,8 +39,8 @@ fn everything_spec(dir: &Path, share: ShareMode) -> BridgeSpec {
             stop_grace: Duration::from_secs(2),
             internal_port: None,
         },
+        on_demand: share == ShareMode::PerProject,
         share,
-        start: msm_core::StartMode::WithHost,
         idle_stop: Duration::from_secs(1800),
         ready_timeout: Duration::from_secs(30),
     }
@@ -1421,7 +1421,7 @@ for line in sys.stdin:
             internal_port: None,
         },
         share: ShareMode::PerSession,
-        start: msm_core::StartMode::WithHost,
+        on_demand: false,
         idle_stop: Duration::from_secs(1800),
         ready_timeout: Duration::from_secs(30),
     }
