@@ -387,7 +387,23 @@
         h("button", {
           type: "button", class: "button small ghost", "aria-label": `Copy session id ${id}`,
           onclick: () => navigator.clipboard && navigator.clipboard.writeText(id).then(() => toast("Session id copied", "ok")),
-        }, "Copy")));
+        }, "Copy"),
+        h("button", {
+          type: "button", class: "button small ghost danger", "aria-label": `End session ${id}`,
+          onclick: () => endSession(session),
+        }, "End")));
+  }
+
+  /** Ends a session now (its client's next request starts a new one). */
+  async function endSession(session) {
+    if (!window.confirm(`End this ${session.client_name ?? "client"} session of ${session.target}? Its next request starts a new session.`)) return;
+    try {
+      await api(`/sessions/${encodeURIComponent(session.target)}/${encodeURIComponent(session.id)}/end`, { method: "POST" });
+      toast(`Session of ${session.target} ended`, "ok");
+      refreshSessions();
+    } catch (err) {
+      toast(`Could not end the session: ${err.message}`, "bad");
+    }
   }
 
   // ---------------------------------------------------------------- memory databases

@@ -462,6 +462,34 @@ def test_a_session_through_the_proxy_appears_and_leaves_live(host, browser, tmp_
     anyio.run(go)
 
 
+def test_ending_a_session_from_the_page_frees_it_and_the_proxy_opens_a_new_one(host, browser, tmp_path):
+    """The End button of a session: the row goes, the host forgets the session id, and the
+    window's proxy, told "session not found", opens a new session and answers on."""
+    from mcp import Client
+
+    project = tmp_path / "ending"
+    project.mkdir()
+    browser("goto", url=dashboard_url(host))
+    browser.wait("#sessions-empty")
+    row = "#sessions-table tbody tr"
+
+    async def go():
+        async with Client(proxy_params(host.home, "memory", project=project), mode="legacy") as client:
+            await client.list_tools()
+            browser.wait(row, text="ending")
+            ended = browser("eval", expression=f"document.querySelector('{row}').dataset.session")
+            browser("click", selector=f"{row} button[aria-label^='End session']")
+            browser.wait(f"{row}[data-session='{ended}']", state="detached")
+            assert ended not in json.dumps(host.api("GET", "/sessions")[1])
+            status, body = host.api("POST", f"/sessions/memory/{ended}/end")
+            assert status == 404, body
+            assert len((await client.list_tools()).tools) == 9, "the proxy carried on"
+            browser.wait(row, text="ending")
+            assert browser("eval", expression=f"document.querySelector('{row}').dataset.session") != ended
+
+    anyio.run(go)
+
+
 API_EXAMPLES = REPO / "docs" / "manager-api.json"
 
 

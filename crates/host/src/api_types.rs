@@ -504,6 +504,13 @@ impl Generate {
     }
 }
 
+/// `POST /sessions/{target}/{id}/end`: the session that was ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EndedSession {
+    pub target: String,
+    pub id: String,
+}
+
 /// The body (and answer) of `POST /memory/dbs/{id}/entities/delete`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EntityNames {
@@ -884,6 +891,17 @@ pub fn route_examples() -> Vec<RouteExample> {
         ),
         example(
             "POST",
+            "/sessions/{target}/{id}/end",
+            200,
+            "Ends a session now, as its idle expiry would: the target frees it, and the client's next request gets \"session not found\" (an SDK then starts a new session). 404 when there is no such session.",
+            "EndedSession",
+            &EndedSession {
+                target: "memory".into(),
+                id: "6f1c2a90-3d4b-4e8a-9c21-5b7e0d9a1f33".into(),
+            },
+        ),
+        example(
+            "POST",
             "/memory/dbs/{id}/entities/delete",
             200,
             "Body: {\"names\"}. Deletes those entities with their observations and relations, as the delete_entities tool does; answers the names. (GET /memory/dbs/{id}/export?format=json|jsonl downloads the whole graph: read_graph's JSON, or the reference server's memory.jsonl.)",
@@ -980,6 +998,7 @@ mod tests {
                 "Generate" => check::<Generate>(&route.answer),
                 "ErrorBody" => check::<ErrorBody>(&route.answer),
                 "EntityNames" => check::<EntityNames>(&route.answer),
+                "EndedSession" => check::<EndedSession>(&route.answer),
                 "TargetOffer" => check::<TargetOffer>(&route.answer),
                 "ToolCallAnswer" => check::<ToolCallAnswer>(&route.answer),
                 other => panic!("example of unknown type {other}"),

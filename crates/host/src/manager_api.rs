@@ -122,6 +122,7 @@ fn status_routes() -> Router<AppState> {
     Router::new()
         .route("/status", get(status_get))
         .route("/sessions", get(sessions_list))
+        .route("/sessions/{target}/{id}/end", post(session_end))
         .route("/events", get(events_stream))
         .route("/shutdown", post(shutdown_post))
 }
@@ -200,6 +201,18 @@ async fn sessions_list(State(host): State<AppState>) -> Json<api_types::Sessions
             .map(api_types::Session::from)
             .collect(),
     })
+}
+
+async fn session_end(
+    State(host): State<AppState>,
+    Path((target, id)): Path<(String, String)>,
+) -> Result<Json<api_types::EndedSession>, AppError> {
+    if !host.sessions().end(&target, &id) {
+        return Err(AppError::NotFound(format!(
+            "no session `{id}` of `{target}` (it may have ended already)"
+        )));
+    }
+    Ok(Json(api_types::EndedSession { target, id }))
 }
 
 async fn daemon_action(

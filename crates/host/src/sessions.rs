@@ -145,6 +145,33 @@ impl SessionRegistry {
         }
     }
 
+    /// Ends one session of `target` now, as its idle expiry would (the target frees it, and
+    /// the client's next request gets "session not found" and starts a new one); false when
+    /// there is no such session.
+    pub fn end(&self, target: &str, id: &str) -> bool {
+        let removed = self
+            .entries
+            .lock()
+            .remove(&(target.to_owned(), id.to_owned()));
+        let Some(entry) = removed else {
+            return false;
+        };
+        tracing::info!(target_name = %target, session = %id, "session ended from the manager");
+        self.close(target, id, entry.info.kind);
+        true
+    }
+
+    /// Frees a session that left the registry at its target, and tells the watchers.
+    fn close(&self, target: &str, id: &str, kind: SessionKind) {
+        if kind == SessionKind::Session {
+            let closer = self.closers.lock().get(target).cloned();
+            if let Some(close) = closer {
+                close(id.to_owned());
+            }
+        }
+        self.changed(target);
+    }
+
     /// Expires sessions idle for longer than the timeout; returns how many.
     pub fn expire_idle(&self) -> usize {
         let idle = self.idle_timeout();
@@ -165,13 +192,7 @@ impl SessionRegistry {
         };
         for (target, id, kind) in &expired {
             tracing::info!(target_name = %target, session = %id, "session expired after being idle");
-            if *kind == SessionKind::Session {
-                let closer = self.closers.lock().get(target).cloned();
-                if let Some(close) = closer {
-                    close(id.clone());
-                }
-            }
-            self.changed(target);
+            self.close(target, id, *kind);
         }
         expired.len()
     }
@@ -504,6 +525,22 @@ mod tests {
         );
         assert_eq!(*closed.lock(), vec!["s1".to_owned()]);
         assert!(registry.list().is_empty());
+    }
+
+    #[test]
+    fn a_session_ended_from_the_manager_is_closed_at_its_target_and_only_it() {
+        let registry = SessionRegistry::new(Duration::from_secs(60));
+        let closed = Arc::new(Mutex::new(Vec::new()));
+        let sink = closed.clone();
+        registry.set_closer("memory", Arc::new(move |id| sink.lock().push(id)));
+        registry.insert("memory", "s1", SessionKind::Session, Seen::default());
+        registry.insert("memory", "s2", SessionKind::Session, Seen::default());
+        assert!(registry.end("memory", "s1"));
+        assert!(!registry.end("memory", "s1"), "already gone");
+        assert!(!registry.end("other", "s2"), "a session of another target");
+        assert_eq!(*closed.lock(), vec!["s1".to_owned()]);
+        let left: Vec<String> = registry.list().into_iter().map(|s| s.id).collect();
+        assert_eq!(left, ["s2"]);
     }
 
     #[test]
