@@ -31,6 +31,8 @@
     adoptPending: null, // the request a shown dry-run diff would apply
     noTray: false,
     tools: null, // { target, offer, tool } of the Tools page
+    clients: null, // GET /config/clients's answer
+    configRequest: { client: "claude-code", remove: false, name: "Claude Code" }, // the dialog's
   };
 
   const $ = (id) => document.getElementById(id);
@@ -608,26 +610,32 @@
     return parts.join(" ");
   }
 
-  async function openConfigDialog() {
+  /** The diff first, then Write (or Remove): for Claude Code by default, or any client. */
+  async function openConfigDialog(request = { client: "claude-code", remove: false, name: "Claude Code" }) {
+    state.configRequest = request;
     const dialog = $("config-dialog");
     const summary = $("config-summary");
     const apply = $("config-apply");
+    const verb = request.remove ? "Remove our entries" : "Write config";
+    $("config-title").textContent = request.remove ? `Remove our entries from ${request.name}` : `Configure ${request.name}`;
     summary.className = "muted";
-    summary.textContent = "Working out what would change in Claude Code's config…";
+    summary.textContent = `Working out what would change in ${request.name}'s config…`;
     renderDiff("");
     apply.disabled = true;
-    apply.textContent = "Write config";
+    apply.textContent = verb;
     if (typeof dialog.showModal === "function") dialog.showModal();
     else dialog.setAttribute("open", "");
     try {
-      const result = await api("/config/generate", { method: "POST", body: { client: "claude-code", dry_run: true } });
+      const result = await api("/config/generate",
+        { method: "POST", body: { client: request.client, remove: request.remove, dry_run: true } });
       renderDiff(result.diff);
       if (result.changed) {
         summary.textContent = describeResult(result);
         apply.disabled = false;
       } else {
         summary.className = "result-ok";
-        summary.textContent = `Claude Code is already configured. ${describeResult(result)}`.trim();
+        const already = request.remove ? `${request.name} has none of our entries.` : `${request.name} is already configured.`;
+        summary.textContent = `${already} ${describeResult(result)}`.trim();
       }
     } catch (err) {
       summary.className = "result-bad";
@@ -638,19 +646,22 @@
   async function applyConfig() {
     const summary = $("config-summary");
     const apply = $("config-apply");
+    const request = state.configRequest;
     apply.disabled = true;
     apply.textContent = "Writing…";
     try {
-      const result = await api("/config/generate", { method: "POST", body: { client: "claude-code", dry_run: false } });
+      const result = await api("/config/generate",
+        { method: "POST", body: { client: request.client, remove: request.remove, dry_run: false } });
       summary.className = "result-ok";
       // The host's message already says what to do next (restart Claude Code, `claude mcp list`).
       summary.textContent = describeResult(result);
       apply.textContent = "Written";
-      toast("Claude Code config written", "ok");
+      toast(`${request.name} config written`, "ok");
+      refreshClients();
     } catch (err) {
       summary.className = "result-bad";
       summary.textContent = `Writing the config failed: ${err.message}`;
-      apply.textContent = "Write config";
+      apply.textContent = request.remove ? "Remove our entries" : "Write config";
       apply.disabled = false;
     }
   }
@@ -1027,6 +1038,43 @@
     notice.hidden = false;
   }
 
+  // ---------------------------------------------------------------- clients
+
+  async function refreshClients() {
+    try {
+      state.clients = (await api("/config/clients")).clients;
+      $("clients-error").hidden = true;
+      renderClients();
+    } catch (err) {
+      $("clients-error").textContent = `Could not read the client files: ${err.message}`;
+      $("clients-error").hidden = false;
+    }
+  }
+
+  function renderClients() {
+    const clients = state.clients ?? [];
+    $("clients-count").textContent = clients.length ? String(clients.length) : "";
+    replaceChildren($("clients-table").querySelector("tbody"), ...clients.map((c) => {
+      const label = `${c.name} (${c.client})`;
+      return h("tr", { dataset: { client: c.client } },
+        h("td", {}, h("span", { class: "name" }, c.name), h("span", { class: "kind" }, c.client)),
+        h("td", {}, h("span", { class: "path", title: c.file }, pathText(c.file)),
+          c.exists ? null : h("span", { class: "kind" }, "not there yet"),
+          c.error ? h("span", { class: "error" }, c.error) : null),
+        h("td", {}, c.ours.length ? c.ours.join(", ") : h("span", { class: "muted" }, "none")),
+        h("td", { class: "actions" },
+          h("button", {
+            type: "button", class: "button small", "aria-label": `Write our entries to ${label}`,
+            onclick: () => openConfigDialog({ client: c.client, remove: false, name: c.name }),
+          }, "Write"),
+          h("button", {
+            type: "button", class: "button small ghost", disabled: c.ours.length === 0,
+            "aria-label": `Remove our entries from ${label}`,
+            onclick: () => openConfigDialog({ client: c.client, remove: true, name: c.name }),
+          }, "Remove")));
+    }));
+  }
+
   // ---------------------------------------------------------------- tools
 
   /** The Tools page's server choice: every target the host serves, the choice kept. */
@@ -1137,7 +1185,7 @@
     $("adopt-all").addEventListener("click", adoptAll);
     $("adopt-undo-all").addEventListener("click", () => previewAdopt("/api/adopt/undo", { names: [], all: true }));
     $("adopt-cancel").addEventListener("click", cancelAdopt);
-    $("configure-claude").addEventListener("click", openConfigDialog);
+    $("configure-claude").addEventListener("click", () => openConfigDialog());
     $("config-apply").addEventListener("click", applyConfig);
     $("graph-close").addEventListener("click", closeGraph);
     $("graph-search").addEventListener("submit", (event) => {
@@ -1161,7 +1209,7 @@
     }, 10000);
 
     followHash();
-    refreshAll().then(() => { refreshAdopt(); connectEvents(); });
+    refreshAll().then(() => { refreshAdopt(); refreshClients(); connectEvents(); });
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);

@@ -336,6 +336,37 @@ def test_tools_page_lists_a_targets_offer_and_calls_a_tool_with_its_timing(host,
     browser.wait("#tool-call-timing", text="Error in")
 
 
+def test_clients_page_lists_every_client_file_and_writes_then_removes_with_the_diff_first(host, browser):
+    cursor = host.home.home / ".cursor" / "mcp.json"
+    cursor.parent.mkdir(parents=True, exist_ok=True)
+    cursor.write_text('{\n  // mine\n  "mcpServers": {"other": {"command": "x"}}\n}\n')
+    original = cursor.read_bytes()
+    browser("goto", url=dashboard_url(host) + "#clients")
+    row = '#clients-table tr[data-client="cursor"]'
+    browser.wait(row, text="none")
+    clients = browser("eval", expression="[...document.querySelectorAll('#clients-table tbody tr')].map(r => r.dataset.client)")
+    assert clients == ["claude-code", "claude-code-project", "mcp-json", "claude-desktop", "cursor"], clients
+    assert browser("eval", expression=f"document.querySelector('{row} button[aria-label^=\"Remove\"]').disabled") is True
+
+    browser("click", selector=f"{row} button[aria-label^='Write']")
+    browser.wait("#config-diff span.add", text="memory")
+    assert cursor.read_bytes() == original, "the diff comes first; nothing is written yet"
+    browser("click", selector="#config-apply")
+    browser.wait("#config-summary.result-ok")
+    written = cursor.read_text()
+    assert "// mine" in written and '"memory"' in written and "mcp-session-proxy" in written
+    browser("click", selector="#config-cancel")
+    browser.wait(row, text="memory")
+
+    browser("click", selector=f"{row} button[aria-label^='Remove']")
+    browser.wait("#config-diff span.del", text="memory")
+    browser("click", selector="#config-apply")
+    browser.wait("#config-summary.result-ok")
+    assert '"memory"' not in cursor.read_text() and "// mine" in cursor.read_text()
+    browser("click", selector="#config-cancel")
+    browser.wait(row, text="none")
+
+
 def test_manager_going_away_shows_not_reachable_and_coming_back_recovers(host, browser):
     browser("goto", url=dashboard_url(host))
     browser.wait(f"{target_row('memory')} .badge", text="running")

@@ -504,6 +504,25 @@ impl Generate {
     }
 }
 
+/// `GET /config/clients`: every MCP client file `generate-config` writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Clients {
+    pub clients: Vec<ClientFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClientFile {
+    /// The name `generate-config --client` and `POST /config/generate` take.
+    pub client: String,
+    pub name: String,
+    pub file: String,
+    pub exists: bool,
+    /// Our entries in it (those running mcp-session-proxy).
+    pub ours: Vec<String>,
+    /// Why the file cannot be read or merged (a half-written file, a comment in strict JSON).
+    pub error: Option<String>,
+}
+
 /// `POST /sessions/{target}/{id}/end`: the session that was ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndedSession {
@@ -890,6 +909,23 @@ pub fn route_examples() -> Vec<RouteExample> {
             &generate,
         ),
         example(
+            "GET",
+            "/config/clients",
+            200,
+            "Every client file generate-config writes, and our entries in it. Write or remove them with POST /config/generate ({\"client\", \"remove\", \"dry_run\"}).",
+            "Clients",
+            &Clients {
+                clients: vec![ClientFile {
+                    client: "claude-code".into(),
+                    name: "Claude Code".into(),
+                    file: "/home/me/.claude.json".into(),
+                    exists: true,
+                    ours: vec!["memory".into()],
+                    error: None,
+                }],
+            },
+        ),
+        example(
             "POST",
             "/sessions/{target}/{id}/end",
             200,
@@ -999,6 +1035,7 @@ mod tests {
                 "ErrorBody" => check::<ErrorBody>(&route.answer),
                 "EntityNames" => check::<EntityNames>(&route.answer),
                 "EndedSession" => check::<EndedSession>(&route.answer),
+                "Clients" => check::<Clients>(&route.answer),
                 "TargetOffer" => check::<TargetOffer>(&route.answer),
                 "ToolCallAnswer" => check::<ToolCallAnswer>(&route.answer),
                 other => panic!("example of unknown type {other}"),

@@ -178,6 +178,7 @@ fn config_routes() -> Router<AppState> {
     Router::new()
         .route("/config/reload", post(config_reload))
         .route("/config/generate", post(config_generate))
+        .route("/config/clients", get(config_clients))
 }
 
 async fn status_get(State(host): State<AppState>) -> Json<api_types::Status> {
@@ -414,6 +415,50 @@ impl From<msm_client_config::ConfigWriteError> for AppError {
 /// Merges our proxy entries into an MCP client's config file (or, with `dry_run`, only
 /// reports the diff). The body is msm-client-config's `GenerateOptions` (every field
 /// optional); the answer its report (`GenerateReport::to_json`).
+/// `GET /config/clients`: every client file `generate-config` knows, and our entries in it
+/// (what a dry-run removal would take out: the same reading of the file, nothing written).
+async fn config_clients(
+    State(host): State<AppState>,
+) -> Result<Json<api_types::Clients>, AppError> {
+    let config = host.config();
+    let clients = blocking(move || {
+        let dirs = msm_client_config::ClientDirs::from_env()?;
+        let clients = msm_client_config::ClientKind::ALL
+            .into_iter()
+            .map(|client| {
+                let options = msm_client_config::GenerateOptions {
+                    client,
+                    remove: true,
+                    dry_run: true,
+                    ..Default::default()
+                };
+                let report = options
+                    .into_request(
+                        &config,
+                        dirs.clone(),
+                        msm_client_config::find_proxy_for_current_exe,
+                    )
+                    .and_then(|request| msm_client_config::generate(&request));
+                let file = dirs.config_file(client);
+                api_types::ClientFile {
+                    client: client.as_str().into(),
+                    name: client.display_name().into(),
+                    exists: file.exists(),
+                    file: file.display().to_string(),
+                    ours: report
+                        .as_ref()
+                        .map(|r| r.entries.iter().map(|e| e.name.clone()).collect())
+                        .unwrap_or_default(),
+                    error: report.err().map(|e| e.to_string()),
+                }
+            })
+            .collect();
+        Ok::<_, msm_client_config::ConfigWriteError>(clients)
+    })
+    .await??;
+    Ok(Json(api_types::Clients { clients }))
+}
+
 async fn config_generate(
     State(host): State<AppState>,
     body: Option<Json<serde_json::Value>>,
