@@ -94,11 +94,12 @@ impl MemoryBackend {
     /// Deletes the named entities of DB `id` (their observations and relations with them), as
     /// the `delete_entities` tool does; the sessions watching that DB's graph are told.
     pub fn delete_entities(&self, id: &str, names: &[String]) -> Result<(), MemoryApiError> {
-        self.stores
-            .on_db(id, |store| store.delete_entities(names))?;
-        if let Some(path) = self.stores.db_path(id) {
-            self.changes.announce(&path);
-        }
+        // Announced under the path of the store the delete went to, found by the one lookup.
+        let written = self.stores.on_db(id, |store| {
+            store.delete_entities(names)?;
+            Ok(store.path().to_owned())
+        })?;
+        self.changes.announce(&written);
         Ok(())
     }
 }

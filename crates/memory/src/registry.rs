@@ -364,7 +364,7 @@ impl StoreRegistry {
     }
 
     /// Runs `f` on the known DB `id` (as `GET /memory/dbs` names it), following a file that
-    /// lost its name as `run` does; the DB's path comes back for the change notice of a write.
+    /// lost its name as `run` does.
     pub fn on_db<T>(
         &self,
         id: &str,
@@ -378,15 +378,6 @@ impl StoreRegistry {
             .cloned()
             .ok_or_else(|| StoreError::UnknownDb(id.to_owned()))?;
         self.run_on_db(&known, f)
-    }
-
-    /// The path of the known DB `id`.
-    pub fn db_path(&self, id: &str) -> Option<PathBuf> {
-        self.known
-            .lock()
-            .iter()
-            .find(|k| db_id(&k.path) == id)
-            .map(|k| k.path.clone())
     }
 
     /// Closes every store, after the operations in flight (at shutdown).
