@@ -156,13 +156,13 @@ impl HttpFront {
     /// The upstream URL for a request to the front at `uri`. A remote's main path (`/mcp`, or
     /// `/sse` for legacy SSE) is its configured URL; any other path (a legacy SSE server's
     /// message endpoint) is taken from the remote's origin.
-    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, &'static str> {
+    fn upstream_uri(&self, uri: &Uri) -> Result<Uri, (StatusCode, &'static str)> {
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let text = match &self.upstream {
             Upstream::Child { internal_port, .. } => {
                 let port = internal_port.load(Ordering::Acquire);
                 if port == 0 {
-                    return Err("the server is starting");
+                    return Err((StatusCode::SERVICE_UNAVAILABLE, "the server is starting"));
                 }
                 format!("http://127.0.0.1:{port}{path_and_query}")
             }
@@ -184,7 +184,7 @@ impl HttpFront {
                 }
             }
         };
-        Uri::try_from(text).map_err(|_| "bad request target")
+        Uri::try_from(text).map_err(|_| (StatusCode::BAD_REQUEST, "bad request target"))
     }
 
     /// The path clients of the target post to (`TargetConfig::endpoint_url`).
@@ -236,14 +236,7 @@ async fn forward(State(front): State<Arc<HttpFront>>, request: Request) -> Respo
     let (mut parts, body) = request.into_parts();
     parts.uri = match front.upstream_uri(&parts.uri) {
         Ok(uri) => uri,
-        Err(why) => {
-            let status = if why == "the server is starting" {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::BAD_REQUEST
-            };
-            return (status, why).into_response();
-        }
+        Err(refusal) => return refusal.into_response(),
     };
     parts.version = Version::HTTP_11;
     strip_hop_by_hop(&mut parts.headers);
